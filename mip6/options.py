@@ -372,19 +372,25 @@ class IPv4CareOfAddress(MobilityOption):
 @_register
 @dataclass
 class GreKey(MobilityOption):
-    """RFC 5845: the GRE key the sender wants to receive tunnelled packets with."""
+    """RFC 5845: the GRE key the sender wants to receive tunnelled packets with.
+
+    ``key`` None sends the option without a key (length 2), which asks for GRE
+    encapsulation without keys.
+    """
 
     type: ClassVar[int] = OptionType.GRE_KEY
     alignment: ClassVar[Alignment] = (4, 2)
-    key: int = 0
+    key: Optional[int] = 0
 
     def encode_data(self) -> bytes:
+        if self.key is None:
+            return b"\x00\x00"
         return b"\x00\x00" + _U32.pack(self.key)
 
     @classmethod
     def decode_data(cls, data: bytes, offset: int) -> "GreKey":
-        _expect_length(cls, data, offset, 6)
-        return cls(_U32.unpack_from(data, 2)[0])
+        _expect_length(cls, data, offset, 2, 6)
+        return cls(_U32.unpack_from(data, 2)[0] if len(data) == 6 else None)
 
 
 @_register

@@ -27,7 +27,7 @@ options = st.one_of(
     st.builds(mip6.IPv4AddressAcknowledgement, u8, ipv4, st.integers(0, 32)),
     st.builds(mip6.NatDetection, st.booleans(), u32),
     st.builds(mip6.IPv4CareOfAddress, ipv4),
-    st.builds(mip6.GreKey, u32),
+    st.builds(mip6.GreKey, st.one_of(st.none(), u32)),
     st.builds(mip6.BindingIdentifier, u16, u8, st.integers(0, 127), st.booleans(),
               st.one_of(st.none(), ipv4, ipv6)),
     st.builds(mip6.UnknownOption,

@@ -56,6 +56,8 @@ CASES = [
      BU_HEAD.format(hl="02") + "2006 0000 c000020a 0102 0000"),
     ("gre key 4n+2", bu(mip6.GreKey(0x12345678)),
      BU_HEAD.format(hl="02") + "0100 2106 0000 12345678 0100"),
+    ("gre key without a key", bu(mip6.GreKey(None)),
+     BU_HEAD.format(hl="02") + "0100 2102 0000 0104 00000000"),
     ("binding id without coa 2n, H and priority",
      bu(mip6.BindingIdentifier(7, priority=5, simultaneous_home=True)),
      BU_HEAD.format(hl="02") + "2304 0007 00 85 0104 00000000"),
