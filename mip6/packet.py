@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from ._addr import AddressLike, IPv4Address, IPv6Address, ipv4, ipv6
 from .auth import MnHaKey, verify_authenticator
@@ -74,6 +74,31 @@ class SignallingPacket:
     def pseudo_destination(self) -> IPv6Address:
         return (self.routing_home_address if self.routing_home_address is not None
                 else self.dst)
+
+    @property
+    def is_binding_update(self) -> bool:
+        return self.message.mh_type == 5
+
+    @property
+    def mobile_home_address(self) -> IPv6Address:
+        """The mobile node's home address: HAO, RH2, else the inner IPv6 end (DSMIPv6)."""
+        if self.home_address is not None:
+            return self.home_address
+        if self.routing_home_address is not None:
+            return self.routing_home_address
+        return self.src if self.is_binding_update else self.dst
+
+    @property
+    def care_of_address(self) -> Union[IPv6Address, IPv4Address]:
+        """The care-of address of this exchange: the BU's source / the BA's destination,
+        the outer IPv4 address for DSMIPv6 (the mobile node's side of the packet)."""
+        if self.udp is not None:
+            return self.udp.src if self.is_binding_update else self.udp.dst
+        return self.src if self.is_binding_update else self.dst
+
+    def auth_key(self, key: bytes) -> MnHaKey:
+        """The RFC 4285 signing context of this packet for the shared ``key``."""
+        return MnHaKey(key, self.care_of_address, self.mobile_home_address)
 
     def checksum_ok(self) -> bool:
         """Whether the received Mobility Header checksum is right."""
