@@ -12,7 +12,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-# Written after a successful `pip install -e .[test]`; it lives inside the venv
+# Written after a successful `pip install -e .[test,osken]`; it lives inside the venv
 # so that deleting the venv also forces a reinstall.
 STAMP := $(VENV)/.nemo-fabric-installed
 PYTEST_ARGS ?=
@@ -50,7 +50,7 @@ $(VPY): | sysdeps
 
 $(STAMP): setup.cfg pyproject.toml | $(VPY)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[test]'
+	$(VPY) -m pip install -e '.[test,osken]'
 	@touch $@
 
 clean:

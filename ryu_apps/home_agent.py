@@ -1,0 +1,279 @@
+"""The home agent as an os-ken/Ryu OpenFlow 1.3 application: a thin shell.
+
+It only moves things between the framework and :class:`~ryu_apps.core.HomeAgentCore`:
+switch events and packet-ins go in (with the time), flow/group/meter mods, barriers
+and packet-outs come out. Timers post events to the app's own queue, so every state
+change happens on the app's event thread. Run it with ``nemo-ha --config ha.yaml``,
+or ``osken-manager ryu_apps.home_agent`` / ``ryu-manager ryu_apps.home_agent`` with
+the configuration path in the ``NEMO_HA_CONFIG`` environment variable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from . import ofmsg, pipeline, statefile
+from .config import load_config
+from .core import Frame, HomeAgentCore, Work
+from .flowmodel import SwitchState
+from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, BaseApp, event,
+                        hub, ofp_event, ofproto_v1_3, set_ev_cls)
+
+CONFIG_ENV = "NEMO_HA_CONFIG"
+STATS_EVERY_TICKS = 5
+NEIGHBOR_EVERY_TICKS = 2
+
+
+class EventTick(event.EventBase):
+    """Posted by the timer thread: run expiry and periodic work on the app's thread."""
+
+
+class HomeAgent(BaseApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.logger = logging.getLogger("nemo.ha")
+        path = os.environ.get(CONFIG_ENV)
+        if not path:
+            raise SystemExit(f"home_agent: set {CONFIG_ENV} to the configuration file "
+                             "(nemo-ha --config does this)")
+        self.config = load_config(path)
+        self.core = HomeAgentCore(self.config)
+        if self.config.state_file:
+            entries, stamps, mac = statefile.load(self.config.state_file, time.monotonic(),
+                                                  time.time())
+            self.core.restore(entries, stamps, mac)
+            self.logger.info("restored %d binding cache entries from %s", len(entries),
+                             self.config.state_file)
+        self.datapath: Any = None
+        self._reading: Dict[str, Any] = {}
+        self._xids: Dict[int, Work] = {}  # message xid -> work
+        self._barriers: Dict[int, Work] = {}  # final barrier xid -> work
+        self._failed: set = set()
+        self._ticks = 0
+        self._stop = hub.Event()
+        self._timer = hub.spawn(self._tick_loop)
+
+    # -- timers ----------------------------------------------------------------------
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.config.limits.expiry_interval):
+            self.send_event(self.name, EventTick())
+
+    @set_ev_cls(EventTick)
+    def _on_tick(self, _ev: EventTick) -> None:
+        now = time.monotonic()
+        self._ticks += 1
+        for work in self.core.expire(now):
+            self._send_work(work)
+        if self._ticks % NEIGHBOR_EVERY_TICKS == 0:
+            frame = self.core.neighbor_solicitation()
+            if frame is not None:
+                self._packet_out(frame)
+        if self._ticks % STATS_EVERY_TICKS == 0 and self.core.ready:
+            self._request_drop_stats()
+        self._persist(now)
+
+    def _persist(self, now: float) -> None:
+        if self.config.state_file and self.core.dirty:
+            statefile.save(self.config.state_file, list(self.core.cache),
+                           self.core.handler.last_timestamps, self.core.next_hop_mac, now,
+                           time.time())
+            self.core.dirty = False
+        if self.config.status_file:
+            _write_json(self.config.status_file, self.core.status(now))
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.core.dirty = True
+            self._persist(time.monotonic())
+        finally:
+            super().close()
+
+    # -- switch connection --------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _on_features(self, ev: Any) -> None:
+        dp = ev.msg.datapath
+        if self.config.dpid is not None and dp.id != self.config.dpid:
+            self.logger.warning("ignoring switch %016x (configured dpid %016x)", dp.id,
+                                self.config.dpid)
+            return
+        self.datapath = dp
+        self._read_switch(dp)
+
+    def _read_switch(self, dp: Any) -> None:
+        """Ask for ports, flows, groups and meters; :meth:`_start` runs when all arrived."""
+        self._xids.clear()
+        self._barriers.clear()
+        self._reading = {"ports": [], "flows": [], "groups": [], "meters": [],
+                         "pending": {"ports", "flows", "groups", "meters"}}
+        parser = dp.ofproto_parser
+        dp.send_msg(parser.OFPPortDescStatsRequest(dp, 0))
+        dp.send_msg(parser.OFPFlowStatsRequest(dp, table_id=dp.ofproto.OFPTT_ALL))
+        dp.send_msg(parser.OFPGroupDescStatsRequest(dp, 0))
+        dp.send_msg(parser.OFPMeterConfigStatsRequest(dp, 0, dp.ofproto.OFPM_ALL))
+        self.logger.info("switch %016x connected: reading its state", dp.id)
+
+    def _collect(self, ev: Any, kind: str) -> None:
+        if ev.msg.datapath is not self.datapath or "pending" not in self._reading:
+            return
+        self._reading[kind] = (self._reading[kind] or []) + list(ev.msg.body)
+        if not ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+            self._reading["pending"].discard(kind)
+            if not self._reading["pending"]:
+                self._start()
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def _on_ports(self, ev: Any) -> None:
+        self._collect(ev, "ports")
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _on_flows(self, ev: Any) -> None:
+        if "pending" in self._reading:
+            self._collect(ev, "flows")
+        elif ev.msg.datapath is self.datapath:
+            self.core.drop_counters([(ofmsg.read_flow(s), s.packet_count) for s in ev.msg.body
+                                     if not s.instructions])
+
+    @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, MAIN_DISPATCHER)
+    def _on_groups(self, ev: Any) -> None:
+        self._collect(ev, "groups")
+
+    @set_ev_cls(ofp_event.EventOFPMeterConfigStatsReply, MAIN_DISPATCHER)
+    def _on_meters(self, ev: Any) -> None:
+        self._collect(ev, "meters")
+
+    def _start(self) -> None:
+        """All of the switch's state is read: find our ports, then reconcile."""
+        reading, self._reading = self._reading, {}
+        by_name = {p.name.decode() if isinstance(p.name, bytes) else p.name: p
+                   for p in reading["ports"]}
+        missing = [n for n in (self.config.uplink_port, self.config.tunnel_port)
+                   if n not in by_name]
+        local = next((p for p in reading["ports"] if p.port_no == pipeline.OFPP_LOCAL), None)
+        if missing or local is None:
+            self.logger.error("switch %016x lacks port(s) %s (has %s): not programming it",
+                              self.datapath.id, ", ".join(missing) or "LOCAL",
+                              ", ".join(sorted(by_name)))
+            return
+        self.core.connected(pipeline.Ports(by_name[self.config.uplink_port].port_no,
+                                           by_name[self.config.tunnel_port].port_no,
+                                           local.hw_addr))
+        installed = SwitchState()
+        for stat in reading["flows"]:
+            flow = ofmsg.read_flow(stat)
+            installed.flows[flow.key] = flow
+        for desc in reading["groups"]:
+            installed.groups[desc.group_id] = ofmsg.read_group(desc)
+        for conf in reading["meters"]:
+            installed.meters[conf.meter_id] = ofmsg.read_meter(conf)
+        self._send_work(self.core.reconcile(installed), startup=True)
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def _on_dead(self, ev: Any) -> None:
+        if ev.datapath is self.datapath:
+            self.logger.warning("switch %016x disconnected", ev.datapath.id or 0)
+            self.datapath = None
+            self.core.disconnected()
+
+    # -- sending work ------------------------------------------------------------------------
+    def _send_work(self, work: Work, startup: bool = False) -> None:
+        dp = self.datapath
+        if dp is None:
+            return
+        parser = dp.ofproto_parser
+        for batch in ofmsg.change_batches(dp, work.changes):
+            for msg in batch:
+                dp.set_xid(msg)
+                self._xids[msg.xid] = work
+                dp.send_msg(msg)
+            dp.send_msg(parser.OFPBarrierRequest(dp))
+        barrier = parser.OFPBarrierRequest(dp)
+        dp.set_xid(barrier)
+        self._barriers[barrier.xid] = work
+        work.startup = startup
+        dp.send_msg(barrier)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _on_barrier(self, ev: Any) -> None:
+        work = self._barriers.pop(ev.msg.xid, None)
+        if work is None:
+            return
+        for xid in [x for x, w in self._xids.items() if w is work]:
+            del self._xids[xid]
+        now = time.monotonic()
+        if work.work_id in self._failed:
+            self._failed.discard(work.work_id)
+            frames, follow = self.core.failed(work, "see the error above", now)
+            self._resync()
+        else:
+            if work.startup:
+                self.core.ready = True
+                self.logger.info("switch %016x programmed; home agent ready", self.datapath.id)
+            frames, follow = self.core.confirmed(work, now)
+        for frame in frames:
+            self._packet_out(frame)
+        for item in follow:
+            self._send_work(item)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def _on_error(self, ev: Any) -> None:
+        msg = ev.msg
+        work = self._xids.get(msg.xid)
+        self.logger.error("switch error type=%d code=%d for xid %d (%s)", msg.type, msg.code,
+                          msg.xid, "work %d" % work.work_id if work else "unknown message")
+        if work is not None:
+            self._failed.add(work.work_id)
+
+    def _resync(self) -> None:
+        """After a refused change, read the switch again and reconcile to the cache."""
+        if self.datapath is not None:
+            self.core.connected(self.core.ports)
+            self._read_switch(self.datapath)
+
+    # -- packet-ins and packet-outs ----------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _on_packet_in(self, ev: Any) -> None:
+        msg = ev.msg
+        if msg.datapath is not self.datapath:
+            return
+        works = self.core.packet_in(bytes(msg.data), msg.match["in_port"], time.monotonic(),
+                                    time.time())
+        for work in works:
+            if len(work.changes):
+                self._send_work(work)
+            else:
+                frames, follow = self.core.confirmed(work, time.monotonic())
+                for frame in frames:
+                    self._packet_out(frame)
+                for item in follow:
+                    self._send_work(item)
+
+    def _packet_out(self, frame: Frame) -> None:
+        dp = self.datapath
+        if dp is None:
+            return
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER,
+                                        in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(frame.port, 0)],
+                                        data=frame.data))
+
+    def _request_drop_stats(self) -> None:
+        dp = self.datapath
+        if dp is not None:
+            dp.send_msg(dp.ofproto_parser.OFPFlowStatsRequest(
+                dp, table_id=dp.ofproto.OFPTT_ALL, cookie=pipeline.BASE_COOKIE,
+                cookie_mask=0xFFFFFFFF00000000))
+
+
+def _write_json(path: str, data: Dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, default=str)
+    os.replace(tmp, path)

@@ -1,0 +1,212 @@
+"""Flow compiler: the OpenFlow pipeline the home agent wants, from config and bindings.
+
+Tables (all on one bridge that holds the uplink port, the flow-based GRE port and the
+LOCAL port carrying the home agent's own addresses):
+
+=====  ==========  ==============================================================
+table  name        what it matches
+=====  ==========  ==============================================================
+0      CLASSIFY    signalling (MH to an HA address, UDP 4191 to the HA's IPv4
+                   address) -> meter -> controller; the HA's own traffic (ND, GRE
+                   to its address, anything to its address) -> LOCAL; LOCAL ->
+                   uplink; other IPv6 from the uplink -> DOWNSTREAM; decapsulated
+                   packets from the tunnel port -> UPSTREAM; the rest is dropped
+1      DOWNSTREAM  destination in an MR's prefix or its home address -> dec TTL ->
+                   that MR's group (one bucket per care-of address: tunnel
+                   destination + key -> GRE port); else drop (no binding)
+2      UPSTREAM    ingress filter: GRE key of an MR + outer source one of its
+                   registered CoAs + inner source in its prefixes/home address ->
+                   FORWARD; same key and CoA, other inner source -> drop (spoofed
+                   source); same key, other CoA -> drop (unregistered CoA); else drop
+                   (unknown key)
+3      FORWARD     destination of another MR -> its group; else -> next hop on the
+                   uplink (MACs rewritten, TTL decremented)
+=====  ==========  ==============================================================
+
+Every drop is its own flow, so its packet counter counts that drop reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zlib
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from .bindings import RouterBinding
+from .config import HomeAgentConfig, MobileRouterConfig
+from .flowmodel import Bucket, Flow, Group, Meter, SwitchState, match, prefix_value
+
+CLASSIFY, DOWNSTREAM, UPSTREAM, FORWARD = 0, 1, 2, 3
+TABLE_NAMES = {CLASSIFY: "classify", DOWNSTREAM: "downstream", UPSTREAM: "upstream",
+               FORWARD: "forward"}
+ETH_IPV6, ETH_IPV4, ETH_ARP = 0x86DD, 0x0800, 0x0806
+IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_MH = 58, 17, 135
+ND_NEIGHBOR_ADVERT = 136
+DSMIP_PORT = 4191
+OFPP_LOCAL = 0xFFFFFFFE
+OFPP_CONTROLLER = 0xFFFFFFFD
+NO_BUFFER = 0xFFFF
+SIGNALLING_METER = 1
+BASE_COOKIE = 0x4E454D4F00000000  # "NEMO" in the high half
+ROUTER_COOKIE_FLAG = 0x1 << 31
+
+#: Drop flows and the reason their packet counters count: (table, priority) -> reason.
+DROP_REASONS: Dict[Tuple[int, int], str] = {
+    (CLASSIFY, 0): "unclassified",
+    (DOWNSTREAM, 0): "no binding for destination",
+    (UPSTREAM, 0): "unknown GRE key",
+    (UPSTREAM, 100): "unregistered care-of address",
+    (UPSTREAM, 200): "spoofed inner source",
+    (FORWARD, 0): "next hop unresolved",
+}
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the switch told us: port numbers and the LOCAL port's MAC address."""
+
+    uplink: int
+    tunnel: int
+    local_mac: str
+
+
+def allocate_group_ids(names: Iterable[str]) -> Dict[str, int]:
+    """Stable group ids from MR names (CRC-32 based, collisions probed in name order)."""
+    ids: Dict[str, int] = {}
+    used = set()
+    for name in sorted(names):
+        gid = zlib.crc32(name.encode()) % 0xFFFFFF + 1
+        while gid in used:
+            gid = gid % 0xFFFFFF + 1
+        used.add(gid)
+        ids[name] = gid
+    return ids
+
+
+def _drop(table: int, priority: int, fields: Dict, cookie: int) -> Flow:
+    assert (table, priority) in DROP_REASONS
+    return Flow(table, priority, match(**fields), (), cookie)
+
+
+def _apply(*actions) -> Tuple:
+    return ("apply", tuple(actions))
+
+
+def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[str]
+                 ) -> SwitchState:
+    """Flows, meter and drops that do not depend on any binding."""
+    state = SwitchState()
+    cookie = BASE_COOKIE
+    up, tun = ports.uplink, ports.tunnel
+    to_controller = (("meter", SIGNALLING_METER),
+                     _apply(("output", OFPP_CONTROLLER, NO_BUFFER)))
+    state.meters[SIGNALLING_METER] = Meter(SIGNALLING_METER, config.limits.packet_in_rate,
+                                           config.limits.packet_in_burst)
+    add = state.add_flow
+    for address in config.addresses:
+        add(Flow(CLASSIFY, 1000, match(in_port=up, eth_type=ETH_IPV6, ip_proto=IPPROTO_MH,
+                                       ipv6_dst=str(address)), to_controller, cookie))
+        add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_IPV6, ipv6_dst=str(address)),
+                 (_apply(("output", OFPP_LOCAL)),), cookie))
+    if config.ipv4_address is not None:
+        add(Flow(CLASSIFY, 1000, match(in_port=up, eth_type=ETH_IPV4, ip_proto=IPPROTO_UDP,
+                                       ipv4_dst=str(config.ipv4_address), udp_dst=DSMIP_PORT),
+                 to_controller, cookie))
+        add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_IPV4,
+                                      ipv4_dst=str(config.ipv4_address)),
+                 (_apply(("output", OFPP_LOCAL)),), cookie))
+        add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_ARP),
+                 (_apply(("output", OFPP_LOCAL)),), cookie))
+    if next_hop_mac is None:
+        # Neighbour advertisements also reach the controller while it resolves the next hop.
+        add(Flow(CLASSIFY, 950, match(in_port=up, eth_type=ETH_IPV6, ip_proto=IPPROTO_ICMPV6,
+                                      icmpv6_type=ND_NEIGHBOR_ADVERT),
+                 (("meter", SIGNALLING_METER),
+                  _apply(("output", OFPP_LOCAL), ("output", OFPP_CONTROLLER, NO_BUFFER))),
+                 cookie))
+    add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_IPV6,
+                                  ipv6_dst=("ff00::", "ff00::")),
+             (_apply(("output", OFPP_LOCAL)),), cookie))
+    add(Flow(CLASSIFY, 800, match(in_port=OFPP_LOCAL), (_apply(("output", up)),), cookie))
+    add(Flow(CLASSIFY, 500, match(in_port=up, eth_type=ETH_IPV6),
+             (("goto", DOWNSTREAM),), cookie))
+    add(Flow(CLASSIFY, 500, match(in_port=tun, eth_type=ETH_IPV6),
+             (("goto", UPSTREAM),), cookie))
+    add(_drop(CLASSIFY, 0, {}, cookie))
+    add(_drop(DOWNSTREAM, 0, {}, cookie))
+    add(_drop(UPSTREAM, 0, {}, cookie))
+    if next_hop_mac is not None:
+        add(Flow(FORWARD, 0, match(eth_type=ETH_IPV6),
+                 (_apply(("set_field", "eth_src", ports.local_mac),
+                         ("set_field", "eth_dst", next_hop_mac), ("dec_ttl",),
+                         ("output", up)),), cookie))
+    else:
+        add(_drop(FORWARD, 0, {"eth_type": ETH_IPV6}, cookie))
+    return state
+
+
+def router_group(router: MobileRouterConfig, entry: RouterBinding, gid: int,
+                 ports: Ports) -> Group:
+    """One bucket per care-of address: weighted select, or fast-failover by BID-PRI."""
+    bindings = sorted(entry.care_of, key=lambda b: (b.priority, b.bid))
+    buckets = []
+    for binding in bindings:
+        if binding.care_of.version == 6:
+            tunnel_dst = ("set_field", "tun_ipv6_dst", str(binding.care_of))
+        else:
+            tunnel_dst = ("set_field", "tun_ipv4_dst", str(binding.care_of))
+        actions = (tunnel_dst, ("set_field", "tunnel_id", entry.downlink_key),
+                   ("output", ports.tunnel))
+        if router.policy == "priority":
+            buckets.append(Bucket(actions, 0, ports.tunnel))
+        else:
+            buckets.append(Bucket(actions, 1))
+    return Group(gid, "ff" if router.policy == "priority" else "select", tuple(buckets))
+
+
+def compile_router(router: MobileRouterConfig, entry: Optional[RouterBinding], gid: int,
+                   ports: Ports) -> SwitchState:
+    """The flows and group of one mobile router; empty when it has no binding."""
+    state = SwitchState()
+    if entry is None or not entry.care_of:
+        return state
+    cookie = BASE_COOKIE | ROUTER_COOKIE_FLAG | gid
+    state.add_group(router_group(router, entry, gid, ports))
+    destinations = list(entry.prefixes) + [ipaddress.IPv6Network(entry.home_address)]
+    to_group = (_apply(("dec_ttl",), ("group", gid)),)
+    for net in destinations:
+        for table in (DOWNSTREAM, FORWARD):
+            state.add_flow(Flow(table, 100 + net.prefixlen,
+                                match(eth_type=ETH_IPV6, ipv6_dst=prefix_value(net)),
+                                to_group, cookie))
+    key = router.gre_key
+    for binding in entry.care_of:
+        outer = ("tun_ipv6_src" if binding.care_of.version == 6 else "tun_ipv4_src")
+        for net in destinations:
+            state.add_flow(Flow(UPSTREAM, 300, match(**{
+                "eth_type": ETH_IPV6, "tunnel_id": key, outer: str(binding.care_of),
+                "ipv6_src": prefix_value(net)}), (("goto", FORWARD),), cookie))
+        state.add_flow(_drop(UPSTREAM, 200, {"tunnel_id": key, outer: str(binding.care_of)},
+                             cookie))
+    state.add_flow(_drop(UPSTREAM, 100, {"tunnel_id": key}, cookie))
+    return state
+
+
+def compile_all(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[str],
+                entries: Iterable[RouterBinding], group_ids: Dict[str, int]) -> SwitchState:
+    """The whole desired switch state."""
+    state = compile_base(config, ports, next_hop_mac)
+    routers = {r.name: r for r in config.mobile_routers}
+    for entry in entries:
+        router = routers.get(entry.router)
+        if router is not None:
+            state.merge(compile_router(router, entry, group_ids[router.name], ports))
+    return state
+
+
+def drop_reason(flow: Flow) -> Optional[str]:
+    """The drop reason a flow counts, if it is a drop flow."""
+    if flow.instructions:
+        return None
+    return DROP_REASONS.get((flow.table, flow.priority))
