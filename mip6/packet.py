@@ -22,6 +22,7 @@ from .checksum import internet_checksum, ones_complement_sum, verify_mh_checksum
 from .constants import DSMIP_UDP_PORT, HOME_ADDRESS_OPTION, IPPROTO_MH
 from .errors import DecodeError
 from .messages import MobilityMessage, decode
+from .options import IPv4CareOfAddress
 
 IPPROTO_HOPOPTS = 0
 IPPROTO_UDP = 17
@@ -90,10 +91,17 @@ class SignallingPacket:
 
     @property
     def care_of_address(self) -> Union[IPv6Address, IPv4Address]:
-        """The care-of address of this exchange: the BU's source / the BA's destination,
-        the outer IPv4 address for DSMIPv6 (the mobile node's side of the packet)."""
+        """The care-of address of this exchange: the BU's source / the BA's destination.
+
+        For DSMIPv6 it is the IPv4 address of the mobile node's side: a BU's IPv4
+        Care-of Address option (what the node itself knows, also behind a NAT), else
+        the outer source; a BA's outer destination.
+        """
         if self.udp is not None:
-            return self.udp.src if self.is_binding_update else self.udp.dst
+            if not self.is_binding_update:
+                return self.udp.dst
+            option = self.message.find(IPv4CareOfAddress)
+            return option.address if option is not None else self.udp.src
         return self.src if self.is_binding_update else self.dst
 
     def auth_key(self, key: bytes) -> MnHaKey:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import ipaddress
+import math
 import os
 import zlib
 from dataclasses import dataclass, field
@@ -166,9 +167,15 @@ def _positive_float(value: Any) -> float:
     if isinstance(value, bool):
         raise TypeError("must be a number")
     number = float(value)
-    if number <= 0:
-        raise ValueError("must be positive")
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError("must be a positive finite number")
     return number
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("must be true or false (unquoted)")
+    return value
 
 
 def _name(value: Any) -> str:
@@ -195,7 +202,10 @@ def _mac(value: Any) -> str:
 
 
 def _hex_key(value: Any) -> bytes:
-    text = str(value).strip().lower().replace(":", "")
+    if not isinstance(value, str):
+        # YAML turns an unquoted 0x... or all-digit key into a number: its hex is lost.
+        raise TypeError("must be a quoted string of hex digits, e.g. '000102...'")
+    text = value.strip().lower().replace(":", "")
     if text.startswith("0x"):
         text = text[2:]
     try:
@@ -238,7 +248,7 @@ def _router(check: _Checker, raw: Any, path: str, base_dir: str) -> Optional[Mob
     if policy not in POLICIES:
         check.fail(f"{path}.policy", f"{policy!r} is not one of {', '.join(POLICIES)}")
     nai = check.get(tree, path, "nai", _name, default=None)
-    nemo = check.get(tree, path, "mobile_router", bool, default=True)
+    nemo = check.get(tree, path, "mobile_router", _boolean, default=True)
     if None in (name, home, spi, key):
         return None
     return MobileRouterConfig(name, home, tuple(prefixes or ()), spi, key,
@@ -251,7 +261,7 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
     tree = check.mapping(tree, "")
     check.unknown_keys(tree, "", ("home_agent", "datapath", "openflow", "upstream", "limits",
                                   "mobile_routers"))
-    ha = check.mapping(tree.get("home_agent", {}), "home_agent")
+    ha = check.mapping(tree.get("home_agent") or {}, "home_agent")
     check.unknown_keys(ha, "home_agent", ("addresses", "ipv4_address", "home_prefixes",
                                           "state_file", "status_file"))
     addresses = check.get(ha, "home_agent", "addresses", _list_of(_ipv6))
@@ -259,9 +269,12 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
         check.fail("home_agent.addresses", "needs at least one address")
     ipv4 = check.get(ha, "home_agent", "ipv4_address", _ipv4, default=None)
     home_prefixes = check.get(ha, "home_agent", "home_prefixes", _list_of(_prefix))
+    if home_prefixes == ():
+        check.fail("home_agent.home_prefixes", "needs at least one prefix (where home "
+                                               "addresses live)")
     state_file = check.get(ha, "home_agent", "state_file", _path(base_dir), default=None)
     status_file = check.get(ha, "home_agent", "status_file", _path(base_dir), default=None)
-    dp = check.mapping(tree.get("datapath", {}), "datapath")
+    dp = check.mapping(tree.get("datapath") or {}, "datapath")
     check.unknown_keys(dp, "datapath", ("dpid", "uplink_port", "tunnel_port"))
     dpid = check.get(dp, "datapath", "dpid", _bounded_int(0, (1 << 64) - 1), default=None)
     uplink = check.get(dp, "datapath", "uplink_port", _name)
@@ -302,8 +315,8 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
         raw_routers = []
     routers = [_router(check, raw, f"mobile_routers[{i}]", base_dir)
                for i, raw in enumerate(raw_routers)]
+    _check_router_table(check, routers, home_prefixes or ())
     valid = [r for r in routers if r is not None]
-    _check_router_table(check, valid, home_prefixes or ())
     if check.problems:
         raise ConfigError(check.problems)
     return HomeAgentConfig(tuple(addresses), tuple(home_prefixes), uplink, tunnel,
@@ -311,26 +324,30 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
                            listen_port, limits, state_file, status_file, source)
 
 
-def _check_router_table(check: _Checker, routers: List[MobileRouterConfig],
+def _check_router_table(check: _Checker, routers: List[Optional[MobileRouterConfig]],
                         home_prefixes: Tuple[IPv6Network, ...]) -> None:
+    """Uniqueness across routers; ``routers`` keeps None for invalid entries (indexes)."""
     seen: Dict[Any, str] = {}
-    for router in routers:
+    for index, router in enumerate(routers):
+        if router is None:
+            continue
+        here = f"mobile_routers[{index}]"
         for kind, value in (("name", router.name), ("home_address", router.home_address),
                             ("spi", router.spi), ("gre_key", router.gre_key)):
             other = seen.get((kind, value))
             if other is not None:
-                check.fail(f"mobile_routers[{router.name}].{kind}",
-                           f"{value} is also used by {other}")
-            seen[(kind, value)] = router.name
+                check.fail(f"{here}.{kind}", f"{value} is already used by {other}")
+            seen[(kind, value)] = f"{here} ({router.name})"
         if home_prefixes and not any(router.home_address in p for p in home_prefixes):
-            check.fail(f"mobile_routers[{router.name}].home_address",
+            check.fail(f"{here}.home_address",
                        f"{router.home_address} is outside home_agent.home_prefixes")
-    owned = [(p, r.name) for r in routers for p in r.prefixes]
+    owned = [(p, f"mobile_routers[{i}] ({r.name})") for i, r in enumerate(routers)
+             if r is not None for p in r.prefixes]
     for i, (prefix, name) in enumerate(owned):
         for other, other_name in owned[i + 1:]:
             if prefix.overlaps(other):
-                check.fail(f"mobile_routers[{name}].prefixes",
-                           f"{prefix} overlaps {other} of {other_name}")
+                check.fail(f"{other_name.split(' ')[0]}.prefixes",
+                           f"{other} overlaps {prefix} of {name}")
 
 
 def load_config(path: str) -> HomeAgentConfig:

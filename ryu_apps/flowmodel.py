@@ -9,8 +9,8 @@ Canonical forms (they must match what OVS reports back):
 
 * a match is a sorted tuple of ``(field, value)``; a masked value is ``(value, mask)``;
   a full mask is dropped (``/128`` is an exact match); addresses are compressed strings;
-* actions are tuples: ``("output", port)``, ``("group", id)``, ``("set_field", field,
-  value)``, ``("dec_ttl",)``, ``("controller", max_len)``;
+* actions are tuples: ``("output", port)`` (``("output", port, max_len)`` for the
+  controller port), ``("group", id)``, ``("set_field", field, value)``, ``("dec_ttl",)``;
 * instructions are ``("meter", id)``, ``("apply", actions)``, ``("goto", table)``, in
   that order (the OpenFlow 1.3 execution order).
 """
@@ -44,12 +44,18 @@ def _canonical_value(name: str, value: MatchValue) -> MatchValue:
     if isinstance(value, tuple):
         raw, mask = value
         if name in _MAC_FIELDS:
-            raw, mask = str(raw).lower(), str(mask).lower()
-            return raw if mask == "ff:ff:ff:ff:ff:ff" else (raw, mask)
+            raw_bytes = bytes(int(x, 16) for x in str(raw).split(":"))
+            mask_bytes = bytes(int(x, 16) for x in str(mask).split(":"))
+            masked = ":".join(f"{a & b:02x}" for a, b in zip(raw_bytes, mask_bytes))
+            mask_text = ":".join(f"{b:02x}" for b in mask_bytes)
+            return masked if mask_text == "ff:ff:ff:ff:ff:ff" else (masked, mask_text)
         if name in _IP_FIELDS:
             addr, netmask = ipaddress.ip_address(raw), ipaddress.ip_address(mask)
             bits = bin(int(netmask)).count("1")
             return prefix_value(f"{ipaddress.ip_address(int(addr) & int(netmask))}/{bits}")
+        if isinstance(raw, int) and isinstance(mask, int) and mask + 1 == 1 << mask.bit_length() \
+                and mask.bit_length() in (8, 16, 32, 48, 64):
+            return raw  # an all-ones mask is an exact match
         return (raw, mask)
     if name in _MAC_FIELDS:
         return str(value).lower()
@@ -173,7 +179,9 @@ def diff(desired: SwitchState, installed: SwitchState,
     changes = Changes()
     for key, flow in desired.flows.items():
         have = installed.flows.get(key)
-        if have is None:
+        if have is None or have.cookie != flow.cookie:
+            # An OpenFlow modify keeps the installed cookie: a new cookie needs an add,
+            # which replaces the flow of the same match and priority in place.
             changes.flow_adds.append(flow)
         elif have != flow:
             changes.flow_modifies.append(flow)

@@ -35,7 +35,8 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from .bindings import RouterBinding
 from .config import HomeAgentConfig, MobileRouterConfig
-from .flowmodel import Bucket, Flow, Group, Meter, SwitchState, match, prefix_value
+from .flowmodel import (Bucket, Flow, Group, Meter, SwitchState, canonical_action, match,
+                        prefix_value)
 
 CLASSIFY, DOWNSTREAM, UPSTREAM, FORWARD = 0, 1, 2, 3
 TABLE_NAMES = {CLASSIFY: "classify", DOWNSTREAM: "downstream", UPSTREAM: "upstream",
@@ -48,6 +49,8 @@ OFPP_LOCAL = 0xFFFFFFFE
 OFPP_CONTROLLER = 0xFFFFFFFD
 NO_BUFFER = 0xFFFF
 SIGNALLING_METER = 1
+NEIGHBOR_METER = 2
+NEIGHBOR_RATE = 100  # advertisements per second while the next hop is resolved
 BASE_COOKIE = 0x4E454D4F00000000  # "NEMO" in the high half
 ROUTER_COOKIE_FLAG = 0x1 << 31
 
@@ -71,11 +74,22 @@ class Ports:
     local_mac: str
 
 
-def allocate_group_ids(names: Iterable[str]) -> Dict[str, int]:
-    """Stable group ids from MR names (CRC-32 based, collisions probed in name order)."""
-    ids: Dict[str, int] = {}
-    used = set()
-    for name in sorted(names):
+def allocate_group_ids(names: Iterable[str], previous: Optional[Dict[str, int]] = None
+                       ) -> Dict[str, int]:
+    """Group ids for MR names: CRC-32 based, collisions probed in name order.
+
+    Ids in ``previous`` (the last allocation, kept in the state file) are kept for names
+    still present, so adding a router never renumbers the live group of another one.
+    """
+    names = sorted(set(names))
+    ids = {n: gid for n, gid in (previous or {}).items()
+           if n in names and 0 < gid <= 0xFFFFFF}
+    if len(set(ids.values())) != len(ids):
+        ids = {}  # a damaged allocation: start afresh rather than share a group
+    used = set(ids.values())
+    for name in names:
+        if name in ids:
+            continue
         gid = zlib.crc32(name.encode()) % 0xFFFFFF + 1
         while gid in used:
             gid = gid % 0xFFFFFF + 1
@@ -90,7 +104,7 @@ def _drop(table: int, priority: int, fields: Dict, cookie: int) -> Flow:
 
 
 def _apply(*actions) -> Tuple:
-    return ("apply", tuple(actions))
+    return ("apply", tuple(canonical_action(a) for a in actions))
 
 
 def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[str]
@@ -119,12 +133,17 @@ def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[s
         add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_ARP),
                  (_apply(("output", OFPP_LOCAL)),), cookie))
     if next_hop_mac is None:
-        # Neighbour advertisements also reach the controller while it resolves the next hop.
-        add(Flow(CLASSIFY, 950, match(in_port=up, eth_type=ETH_IPV6, ip_proto=IPPROTO_ICMPV6,
-                                      icmpv6_type=ND_NEIGHBOR_ADVERT),
-                 (("meter", SIGNALLING_METER),
-                  _apply(("output", OFPP_LOCAL), ("output", OFPP_CONTROLLER, NO_BUFFER))),
-                 cookie))
+        # While the next hop is unresolved, advertisements to us also reach the controller
+        # (through their own meter, so they cannot crowd out signalling).
+        state.meters[NEIGHBOR_METER] = Meter(NEIGHBOR_METER, NEIGHBOR_RATE, NEIGHBOR_RATE)
+        for address in config.addresses:
+            add(Flow(CLASSIFY, 950, match(in_port=up, eth_type=ETH_IPV6,
+                                          ip_proto=IPPROTO_ICMPV6,
+                                          icmpv6_type=ND_NEIGHBOR_ADVERT,
+                                          ipv6_dst=str(address)),
+                     (("meter", NEIGHBOR_METER),
+                      _apply(("output", OFPP_LOCAL), ("output", OFPP_CONTROLLER, NO_BUFFER))),
+                     cookie))
     add(Flow(CLASSIFY, 900, match(in_port=up, eth_type=ETH_IPV6,
                                   ipv6_dst=("ff00::", "ff00::")),
              (_apply(("output", OFPP_LOCAL)),), cookie))
@@ -133,6 +152,10 @@ def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[s
              (("goto", DOWNSTREAM),), cookie))
     add(Flow(CLASSIFY, 500, match(in_port=tun, eth_type=ETH_IPV6),
              (("goto", UPSTREAM),), cookie))
+    for address in config.addresses:
+        add(Flow(FORWARD, 300, match(eth_type=ETH_IPV6, ipv6_dst=str(address)),
+                 (_apply(("set_field", "eth_dst", ports.local_mac), ("output", OFPP_LOCAL)),),
+                 cookie))
     add(_drop(CLASSIFY, 0, {}, cookie))
     add(_drop(DOWNSTREAM, 0, {}, cookie))
     add(_drop(UPSTREAM, 0, {}, cookie))
@@ -153,11 +176,14 @@ def router_group(router: MobileRouterConfig, entry: RouterBinding, gid: int,
     buckets = []
     for binding in bindings:
         if binding.care_of.version == 6:
-            tunnel_dst = ("set_field", "tun_ipv6_dst", str(binding.care_of))
+            # OVS prefers an IPv4 tunnel destination when one is set: a packet that came
+            # in over an IPv4 tunnel (MR to MR) still carries one, so clear it.
+            tunnel_dst: Tuple = (("set_field", "tun_ipv4_dst", "0.0.0.0"),
+                                 ("set_field", "tun_ipv6_dst", str(binding.care_of)))
         else:
-            tunnel_dst = ("set_field", "tun_ipv4_dst", str(binding.care_of))
-        actions = (tunnel_dst, ("set_field", "tunnel_id", entry.downlink_key),
-                   ("output", ports.tunnel))
+            tunnel_dst = (("set_field", "tun_ipv4_dst", str(binding.care_of)),)
+        actions = tunnel_dst + (("set_field", "tunnel_id", entry.downlink_key),
+                                ("output", ports.tunnel))
         if router.policy == "priority":
             buckets.append(Bucket(actions, 0, ports.tunnel))
         else:

@@ -7,17 +7,20 @@ new entry of one mobile router), and a log record. It never changes the cache it
 the caller installs the new forwarding state, waits for the switch to confirm it,
 commits the entry and only then sends the BA.
 
-Order of checks (RFC 6275 section 10.3.1, RFC 3963, RFC 5648, RFC 4285): checksum ->
-home registration -> home prefix / known MR (132, 133) -> authentication (144, 146) ->
-replay protection (145) -> NEMO permission (140) -> registration type (139) ->
-Binding Identifier options (164, 169, 165) -> sequence window (135) -> de-registration
-(133 for unknown bindings) or registration (prefixes 141, 142, 143; capacity 130).
+Order of checks (RFC 6275 section 10.3.1, RFC 3963, RFC 5648, RFC 4285): checksum
+(silent drop) -> home registration (129) -> home prefix / known MR (132, 133) ->
+authentication (144, 146) -> replay protection (145) -> NEMO permission (140) ->
+registration type (139) -> then either de-registration (lifetime 0, or CoA = HoA):
+sequence window (135), unknown bindings (133), BID 0 (164); or registration: existing
+binding without BID (165), sequence window (135), prefixes (141, 142, 143), per-BID
+checks (164, 169, capacity 130; partial success gives 4, MCOA NOTCOMPLETE).
+Replies sent before the router authenticated are unsigned; all others are signed.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple, Union
 
 import mip6
@@ -83,12 +86,12 @@ class SignallingHandler:
     def handle(self, packet: SignallingPacket, now: float, wall_time: float) -> Verdict:
         """Process one decoded signalling packet addressed to this home agent."""
         message = packet.message
+        if not packet.checksum_ok():
+            return Verdict("drop", "bad checksum")
         if isinstance(message, mip6.GenericMessage):
             return self._binding_error(packet, now)
         if not isinstance(message, mip6.BindingUpdate):
             return Verdict("drop", f"unexpected {type(message).__name__}")
-        if not packet.checksum_ok():
-            return Verdict("drop", "bad checksum")
         return self._binding_update(packet, message, now, wall_time)
 
     def commit(self, verdict: Verdict) -> None:
@@ -106,6 +109,7 @@ class SignallingHandler:
                                   "source": str(packet.care_of_address)}
         router: Optional[MobileRouterConfig] = None
         key: Optional[mip6.MnHaKey] = None
+        authenticated = False
         timestamp: Optional[int] = None
         try:
             if not bu.flags & BuFlag.H:
@@ -115,23 +119,26 @@ class SignallingHandler:
             log["mr"] = router.name
             key = packet.auth_key(router.key)
             self._authenticate(packet, bu, router)
+            authenticated = True
             timestamp = self._check_replay(bu, router, wall_time)
-            key_for_reply = key
             old = self.cache.get(home)
             self._check_registration_type(bu, router, old)
-            if bu.lifetime == 0:
-                return self._deregister(packet, bu, router, old, key_for_reply, timestamp,
-                                        now, log)
-            return self._register(packet, bu, router, old, key_for_reply, timestamp, now,
-                                  log)
+            at_home = (not bu.binding_ids
+                       and self._packet_care_of(packet, bu) == packet.mobile_home_address)
+            if bu.lifetime == 0 or at_home:  # RFC 6275 9.5.1: CoA == HoA also deletes
+                return self._deregister(packet, bu, router, old, key, timestamp, now, log)
+            return self._register(packet, bu, router, old, key, timestamp, now, log)
         except _Reject as rejection:
             log.update(status=rejection.status, reason=rejection.detail)
             if rejection.status == BaStatus.MIPV6_MESG_ID_REQD:
                 timestamp = mip6.ntp_from_unix(wall_time)
-            signed = key if rejection.status not in _UNSIGNED else None
+            # Answers before the router proved itself are not signed (no shared key yet).
+            signed = key if authenticated else None
+            echoes = [mip6.BindingIdentifier(o.bid, rejection.status, o.priority)
+                      for o in bu.binding_ids] if authenticated else []
             reply = self._ba(packet, bu, rejection.status,
                              rejection.sequence if rejection.sequence is not None
-                             else bu.sequence, 0, [], router, signed, timestamp)
+                             else bu.sequence, 0, echoes, router, signed, timestamp)
             return Verdict("reply", rejection.detail, rejection.status, reply, signed,
                            router.name if router else None, log=log)
 
@@ -185,6 +192,11 @@ class SignallingHandler:
 
     def _check_fresh(self, bu: mip6.BindingUpdate, old: Optional[RouterBinding],
                      bids: List[int]) -> None:
+        """Stale for any binding it touches -> 135 (``bids`` empty: it touches them all).
+
+        The BA then carries the newest sequence ever accepted for this router, so the
+        router's next number (that + 1) is fresh for every one of its bindings.
+        """
         if old is None:
             return
         existing = old.by_bid()
@@ -215,14 +227,15 @@ class SignallingHandler:
         echoes: List[mip6.BindingIdentifier] = []
         if options:
             for option in options:
-                found = existing.pop(option.bid, None)
-                echoes.append(mip6.BindingIdentifier(
-                    option.bid, 0 if found else BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE,
-                    option.priority))
+                if option.bid == PRIMARY_BID:
+                    status = BaStatus.MCOA_MALFORMED  # BID 0 is reserved
+                else:
+                    found = existing.pop(option.bid, None)
+                    status = 0 if found else BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE
+                echoes.append(mip6.BindingIdentifier(option.bid, status, option.priority))
             removed = [e.bid for e in echoes if e.status == 0]
             if not removed:
-                raise _Reject(BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE,
-                              f"no binding for BID(s) {bids}")
+                raise _Reject(echoes[0].status, f"no binding for BID(s) {bids}")
             status = BaStatus.ACCEPTED if len(removed) == len(echoes) else \
                 BaStatus.MCOA_NOTCOMPLETE
             new = old.with_care_of(existing) if existing else None
@@ -230,7 +243,7 @@ class SignallingHandler:
             removed = sorted(existing)
             status, new = BaStatus.ACCEPTED, None
         if new is not None:
-            new = _with_sequence(new, bu.sequence)
+            new = replace(new, last_sequence=_newest(old.last_sequence, bu.sequence))
         self.last_timestamps[router.name] = timestamp
         log.update(status=status, bids=removed, action="deregister",
                    remaining=[b.bid for b in new.care_of] if new else [])
@@ -248,8 +261,8 @@ class SignallingHandler:
         if options and old is not None and PRIMARY_BID in old.by_bid():
             raise _Reject(BaStatus.MCOA_NON_MCOA_BINDING_EXISTS,
                           "a binding without BID exists; de-register it first")
+        self._check_fresh(bu, old, [o.bid for o in options])
         prefixes, explicit = self._prefixes(bu, router)
-        self._check_fresh(bu, old, [o.bid for o in options] or [PRIMARY_BID])
         granted = max(1, min(bu.lifetime, limits.max_lifetime // 4))
         expires = now + granted * 4
         existing = {} if not options else (old.by_bid() if old else {})
@@ -288,8 +301,9 @@ class SignallingHandler:
         base = old if old is not None else RouterBinding(
             router.name, packet.mobile_home_address, (), explicit,
             bool(bu.flags & BuFlag.R), downlink_key, bu.sequence)
+        newest = bu.sequence if old is None else _newest(old.last_sequence, bu.sequence)
         new = RouterBinding(router.name, base.home_address, prefixes, explicit,
-                            bool(bu.flags & BuFlag.R), downlink_key, bu.sequence,
+                            bool(bu.flags & BuFlag.R), downlink_key, newest,
                             ).with_care_of(existing)
         self.last_timestamps[router.name] = timestamp
         echoes = [mip6.BindingIdentifier(o.bid, s, o.priority) for o, s in statuses]
@@ -351,8 +365,9 @@ class SignallingHandler:
             router: Optional[MobileRouterConfig], key: Optional[mip6.MnHaKey],
             timestamp: Optional[int], gre_reply: bool = False) -> SignallingPacket:
         options: List[mip6.MobilityOption] = []
-        if status < 128 and lifetime:
-            options.append(mip6.BindingRefreshAdvice(max(1, int(lifetime * REFRESH_SHARE))))
+        refresh = int(lifetime * REFRESH_SHARE)
+        if status < 128 and 0 < refresh < lifetime:  # RFC 6275 6.2.4: shorter than lifetime
+            options.append(mip6.BindingRefreshAdvice(refresh))
         options.extend(echoes)
         if gre_reply and router is not None and status < 128:
             options.append(mip6.GreKey(router.gre_key))
@@ -378,16 +393,8 @@ class SignallingHandler:
                        log={"mh_type": packet.message.mh_type, "source": str(packet.src)})
 
 
-#: Statuses answered before the mobile router is known or authenticated: not signed.
-_UNSIGNED = {BaStatus.NOT_HOME_SUBNET, BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE,
-             BaStatus.ADMINISTRATIVELY_PROHIBITED, BaStatus.MIPV6_AUTH_FAIL,
-             BaStatus.MIPV6_ID_MISMATCH}
-
-
-def _with_sequence(entry: RouterBinding, sequence: int) -> RouterBinding:
-    from dataclasses import replace
-
-    return replace(entry, last_sequence=sequence)
+def _newest(last: int, sequence: int) -> int:
+    return sequence if mip6.seq_is_newer(sequence, last) else last
 
 
 def _reverse_udp(udp: Optional[UdpIPv4]) -> Optional[UdpIPv4]:
