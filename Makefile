@@ -44,7 +44,7 @@ $(VPY): | sysdeps
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || { \
 		echo "ERROR: PYTHON=$(PYTHON) must be Python >= 3.10 (found: $$($(PYTHON) --version 2>&1))." >&2; \
 		echo "       Run e.g. 'make PYTHON=python3.11 test'. Python 3.9 is only for the Ryu" >&2; \
-		echo "       Home Agent; set up that venv by hand (see the [ryu] extra in setup.cfg)." >&2; \
+		echo "       run of the home agent, whose venv the tests build (tests/integration/ryu39.py)." >&2; \
 		exit 1; }
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
@@ -54,5 +54,5 @@ $(STAMP): setup.cfg pyproject.toml | $(VPY)
 	@touch $@
 
 clean:
-	rm -rf $(VENV) build dist .eggs *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-ryu39 build dist .eggs *.egg-info .pytest_cache .hypothesis
 	find . -path ./.git -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +

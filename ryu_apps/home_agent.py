@@ -20,8 +20,8 @@ from . import ofmsg, pipeline, statefile
 from .config import load_config
 from .core import Frame, HomeAgentCore, Work
 from .flowmodel import SwitchState
-from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, BaseApp, event,
-                        hub, ofp_event, ofproto_v1_3, set_ev_cls)
+from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, BaseApp,
+                        event, hub, ofp_event, ofproto_v1_3, set_ev_cls)
 
 CONFIG_ENV = "NEMO_HA_CONFIG"
 STATS_EVERY_TICKS = 5
@@ -43,6 +43,8 @@ class HomeAgent(BaseApp):
             raise SystemExit(f"home_agent: set {CONFIG_ENV} to the configuration file "
                              "(nemo-ha --config does this)")
         self.config = load_config(path)
+        self.logger.info("home agent app on %s, configuration %s (%d mobile routers)",
+                         FRAMEWORK, path, len(self.config.mobile_routers))
         self.core = HomeAgentCore(self.config)
         if self.config.state_file:
             entries, stamps, mac = statefile.load(self.config.state_file, time.monotonic(),

@@ -162,7 +162,11 @@ class HomeAgentLab:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
     def status(self) -> Dict[str, Any]:
-        return json.loads((self.dir / "status.json").read_text())
+        """The home agent's status file (written every tick; empty before the first)."""
+        path = self.dir / "status.json"
+        if not path.exists():
+            return {"next_hop_mac": None, "bindings": []}
+        return json.loads(path.read_text())
 
     # -- signalling ------------------------------------------------------------------
     def signal(self, coa: Optional[str] = None, bids: Optional[List[Dict[str, Any]]] = None,

@@ -4,7 +4,8 @@ Classic Ryu 4.34 only runs on Python <= 3.9 (with eventlet 0.30.2), so the
 Ryu integration run needs its own interpreter and virtual environment, apart
 from the project's default os-ken / Python 3.11 ``.venv``.
 
-:func:`find_python39` looks, in order, for
+:func:`find_python39` takes ``$NEMO_RYU39_PYTHON`` if set (a path, or ``none``),
+else looks, in order, for
 
 1. ``python3.9`` on PATH that really runs (a pyenv shim for a version that is
    not selected exits 127 with "command not found": it does not count);
@@ -51,6 +52,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: Where the venv lives (override with $NEMO_RYU39_VENV); keep it out of git.
 VENV_ENV = "NEMO_RYU39_VENV"
+#: Interpreter override: a path to Python 3.9, or "none" (behave as if there were none).
+PYTHON_ENV = "NEMO_RYU39_PYTHON"
 DEFAULT_VENV = REPO / ".venv-ryu39"
 
 #: Build toolchain first (Ryu's setup.py needs pbr and an old setuptools), then Ryu
@@ -92,7 +95,21 @@ def _pyenv_roots() -> List[str]:
 
 
 def find_python39() -> Tuple[Optional[str], str]:
-    """(path of a working Python 3.9 interpreter, how it was found) or (None, why not)."""
+    """(path of a working Python 3.9 interpreter, how it was found) or (None, why not).
+
+    ``$NEMO_RYU39_PYTHON`` overrides the search: an interpreter path, or ``none``
+    to act as if there were no Python 3.9. An override that does not run as 3.9
+    raises :class:`Ryu39BuildError` (a misconfiguration, not a missing optional).
+    """
+    override = os.environ.get(PYTHON_ENV, "").strip()
+    if override.lower() == "none":
+        return None, "no Python 3.9 interpreter: disabled by %s=none" % PYTHON_ENV
+    if override:
+        found = _version_of([override])
+        if not found or found[1] != (3, 9):
+            raise Ryu39BuildError("%s=%s does not run as Python 3.9 (%s)"
+                                  % (PYTHON_ENV, override, found and "%d.%d" % found[1]))
+        return found[0], "%s=%s" % (PYTHON_ENV, override)
     tried: List[str] = []
     on_path = shutil.which("python3.9")
     if on_path:
