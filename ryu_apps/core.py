@@ -94,8 +94,14 @@ class HomeAgentCore:
 
     # -- switch life cycle ---------------------------------------------------------
     def restore(self, entries: List[RouterBinding], timestamps: Dict[str, int],
-                next_hop_mac: Optional[str]) -> None:
-        """Load persisted state before the switch connects (known routers only)."""
+                next_hop_mac: Optional[str], group_ids: Optional[Dict[str, int]] = None
+                ) -> None:
+        """Load persisted state before the switch connects (known routers only).
+
+        ``group_ids``: the last allocation, kept so no live group is renumbered.
+        """
+        if group_ids:
+            self.group_ids = pipeline.allocate_group_ids(self.routers, group_ids)
         for entry in entries:
             router = self.routers.get(entry.router)
             if router is not None and router.home_address == entry.home_address:

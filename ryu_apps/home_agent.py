@@ -49,7 +49,8 @@ class HomeAgent(BaseApp):
         if self.config.state_file:
             entries, stamps, mac = statefile.load(self.config.state_file, time.monotonic(),
                                                   time.time())
-            self.core.restore(entries, stamps, mac)
+            self.core.restore(entries, stamps, mac,
+                              statefile.load_group_ids(self.config.state_file))
             self.logger.info("restored %d binding cache entries from %s", len(entries),
                              self.config.state_file)
         self.datapath: Any = None
@@ -84,7 +85,7 @@ class HomeAgent(BaseApp):
         if self.config.state_file and self.core.dirty:
             statefile.save(self.config.state_file, list(self.core.cache),
                            self.core.handler.last_timestamps, self.core.next_hop_mac, now,
-                           time.time())
+                           time.time(), self.core.group_ids)
             self.core.dirty = False
         if self.config.status_file:
             _write_json(self.config.status_file, self.core.status(now))

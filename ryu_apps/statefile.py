@@ -49,10 +49,11 @@ def _entry_from_json(raw: Dict[str, Any], now: float, wall: float) -> Optional[R
 
 
 def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
-         next_hop_mac: Optional[str], now: float, wall: float) -> None:
+         next_hop_mac: Optional[str], now: float, wall: float,
+         group_ids: Optional[Dict[str, int]] = None) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half)."""
     data = {"format": FORMAT, "saved": wall, "next_hop_mac": next_hop_mac,
-            "timestamps": timestamps,
+            "timestamps": timestamps, "group_ids": group_ids or {},
             "entries": [_entry_to_json(e, now, wall) for e in entries]}
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -67,6 +68,16 @@ def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def load_group_ids(path: str) -> Dict[str, int]:
+    """The group id of each MR as last allocated (empty if unknown)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = json.load(handle).get("group_ids", {})
+        return {str(name): int(gid) for name, gid in raw.items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
 
 
 def load(path: str, now: float, wall: float
