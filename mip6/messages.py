@@ -20,7 +20,7 @@ from typing import ClassVar, Dict, List, Optional, Type, TypeVar
 from ._addr import AddressLike, IPv6Address, ipv6
 from .auth import MnHaKey, sign_in_place
 from .checksum import fill_mh_checksum
-from .constants import IPPROTO_NONE, BaStatus, MhType
+from .constants import IPPROTO_NONE, MhType
 from .errors import DecodeError
 from .options import (Authentication, BindingIdentifier, MobileNetworkPrefix,
                       MobilityOption, decode_options, encode_options)

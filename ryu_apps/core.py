@@ -15,7 +15,6 @@ import collections
 import ipaddress
 import itertools
 import logging
-import struct
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Optional, Tuple
 

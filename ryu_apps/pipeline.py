@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 import zlib
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from .bindings import RouterBinding
 from .config import HomeAgentConfig, MobileRouterConfig

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import mip6
 from mip6.constants import BaStatus, BeStatus, BuFlag
