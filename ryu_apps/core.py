@@ -87,7 +87,7 @@ class HomeAgentCore:
         self.ready = False
         self._ids = itertools.count(1)
         self._busy: Dict[str, Work] = {}
-        self._waiting: Dict[str, Deque[Tuple[bytes, int, float, float]]] = \
+        self._waiting: Dict[str, Deque[Tuple[SignallingPacket, bytes, int, float, float]]] = \
             collections.defaultdict(collections.deque)
         self.dirty = False
 
@@ -123,7 +123,8 @@ class HomeAgentCore:
     def reconcile(self, installed: SwitchState) -> Work:
         """What to send so the switch holds exactly the desired state (nothing if it does)."""
         changes = diff(self.desired(), installed)
-        self.installed = installed
+        self.installed = SwitchState(dict(installed.flows), dict(installed.groups),
+                                     dict(installed.meters))
         apply_changes(self.installed, changes)
         LOG.info("reconcile: %d changes (%s)", len(changes), _summary(changes))
         return Work(next(self._ids), changes)
@@ -148,11 +149,16 @@ class HomeAgentCore:
             LOG.debug("malformed signalling from port %s: %s", in_port, exc)
             return []
         self.counters.packet_ins[type(packet.message).__name__] += 1
+        return self._dispatch(packet, data, in_port, now, wall)
+
+    def _dispatch(self, packet: SignallingPacket, data: bytes, in_port: int, received: float,
+                  wall: float) -> List[Work]:
+        """Handle it now, or queue it behind the change in flight for the same router."""
         router = self._router_name(packet)
         if router is not None and router in self._busy:
-            self._waiting[router].append((data, in_port, now, wall))
+            self._waiting[router].append((packet, data, in_port, received, wall))
             return []
-        return self._signal(packet, data, in_port, now, wall)
+        return self._signal(packet, data, in_port, received, wall)
 
     def _router_name(self, packet: SignallingPacket) -> Optional[str]:
         if not packet.is_binding_update:
@@ -163,8 +169,6 @@ class HomeAgentCore:
     def _signal(self, packet: SignallingPacket, data: bytes, in_port: int, now: float,
                 wall: float) -> List[Work]:
         verdict = self.handler.handle(packet, now, wall)
-        if verdict.status is not None and packet.is_binding_update:
-            self.counters.statuses[mip6.status_name(verdict.status)] += 1
         if verdict.action == "drop":
             self.counters.packet_ins[f"dropped: {verdict.reason}"] += 1
             LOG.info("signalling dropped: %s (from %s)", verdict.reason, packet.src)
@@ -233,6 +237,9 @@ class HomeAgentCore:
         elif work.router is not None and work.verdict is None:  # expiry
             self.cache.put(work.old_entry.home_address, work.new_entry)
             self.dirty = True
+        if work.verdict is not None and work.verdict.reply is not None \
+                and isinstance(work.verdict.reply.message, mip6.BindingAcknowledgement):
+            self.counters.statuses[mip6.status_name(work.verdict.status)] += 1
         if work.verdict is not None:
             record = dict(work.verdict.log)
             record["status"] = mip6.status_name(record.get("status", work.verdict.status or 0))
@@ -245,7 +252,9 @@ class HomeAgentCore:
         self.counters.switch_errors += 1
         LOG.error("switch refused changes of %s: %s", work.router or "base pipeline", error)
         if work.verdict is not None and work.verdict.changes_cache:
-            self.counters.statuses["switch refused"] += 1
+            explicit = work.new_entry.explicit if work.new_entry else False
+            refused = BaStatus.INVALID_PREFIX if explicit else BaStatus.FORWARDING_SETUP_FAILED
+            self.counters.statuses[mip6.status_name(refused)] += 1
         return work.on_failure, self._release(work, now)
 
     def _release(self, work: Work, now: float) -> List[Work]:
@@ -255,8 +264,8 @@ class HomeAgentCore:
         follow: List[Work] = []
         queue = self._waiting.get(work.router)
         while queue and work.router not in self._busy:
-            data, port, _, wall = queue.popleft()
-            follow.extend(self.packet_in(data, port, now, wall))
+            packet, data, port, received, wall = queue.popleft()
+            follow.extend(self._dispatch(packet, data, port, received, wall))
         return follow
 
     # -- timers --------------------------------------------------------------------------

@@ -50,9 +50,13 @@ def parse_advertisement(frame: bytes) -> Optional[Tuple[ipaddress.IPv6Address, s
     """
     if len(frame) < 14 + 40 + 24 or frame[12:14] != _ETH_IPV6 or frame[20] != ICMPV6:
         return None
-    icmp = frame[54:]
-    if icmp[0] != NEIGHBOR_ADVERT or frame[21] != 255:
+    payload_length = int.from_bytes(frame[18:20], "big")
+    icmp = frame[54:54 + payload_length]
+    if len(icmp) < 24 or icmp[0] != NEIGHBOR_ADVERT or frame[21] != 255:
         return None
+    source, destination = ipaddress.IPv6Address(frame[22:38]), ipaddress.IPv6Address(frame[38:54])
+    if internet_checksum(pseudo_header(source, destination, len(icmp), ICMPV6) + icmp):
+        return None  # RFC 4861 7.1.2: silently discard
     target = ipaddress.IPv6Address(icmp[8:24])
     mac = _mac_text(frame[6:12])
     i = 24
