@@ -1,0 +1,198 @@
+"""The MR agent's event loop: netlink events, BAs and timers in; BUs and data-plane
+updates out. One thread, ``select`` on every socket, the time read once per turn and
+passed to the pure parts (:mod:`mr_agent.bul`, :mod:`mr_agent.uplinks`).
+
+Order on a lost uplink or address (the failover path): the care-of address leaves the
+data plane's outbound set first, then its de-registration goes out over a surviving
+care-of address, so outbound traffic moves before any BA returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+from . import state as statefile
+from .bul import BindingUpdateList, Entry, Send
+from .config import MobileRouterAgentConfig
+from .monitor import NetlinkMonitor
+from .signalling import CareOf, SignallingSockets
+from .uplinks import care_of_addresses
+
+LOG = logging.getLogger("nemo.mr")
+MAX_WAIT = 1.0  # seconds between turns without any event
+
+
+class DataPlane:
+    """What the agent needs from a data-plane backend (see :mod:`mr_agent.dataplane`)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def address_devices(self) -> Dict[str, str]:
+        """Uplink interface -> the device holding its care-of addresses (if another)."""
+        return {}
+
+    def program(self, usable: List[Entry]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class Agent:
+    """Registers every care-of address of every uplink and keeps the data plane in step."""
+
+    def __init__(self, config: MobileRouterAgentConfig, dataplane: DataPlane,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.dataplane = dataplane
+        self.clock, self.wall = clock, wall
+        self.state = statefile.load(config.state_file)
+        self.bul = BindingUpdateList(config, self.state.next_sequence)
+        self.sockets = SignallingSockets(config)
+        self.devices = dataplane.address_devices()
+        watched = {u.interface for u in config.uplinks} | set(self.devices.values())
+        self.monitor = NetlinkMonitor(watched)
+        self.care_of: Dict[Tuple[str, CareOf], int] = {}  # (uplink, CoA) -> BID
+        self._programmed: Optional[List[Tuple[int, str]]] = None
+        self._stopping = False
+        self._wake_r, self._wake_w = os.pipe()
+
+    # -- life cycle --------------------------------------------------------------------
+    def stop(self, *_args: object) -> None:
+        """Ask the loop to de-register everything and return (signal-safe)."""
+        self._stopping = True
+        os.write(self._wake_w, b"x")
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.dataplane.start()
+        now = self.clock()
+        self._refresh_care_of(now)
+        try:
+            while not self._stopping:
+                self.turn(self._wait_time())
+        finally:
+            self._shutdown()
+
+    def _wait_time(self) -> float:
+        deadline = self.bul.next_deadline()
+        if deadline is None:
+            return MAX_WAIT
+        return min(MAX_WAIT, max(0.0, deadline - self.clock()))
+
+    def turn(self, timeout: float) -> None:
+        """Wait for events up to ``timeout`` seconds and handle them."""
+        readers = [self.monitor, self._wake_r] + self.sockets.readable()
+        ready, _, _ = select.select(readers, [], [], timeout)
+        now = self.clock()
+        if self.monitor in ready and self.monitor.read():
+            self._refresh_care_of(now)
+        if self._wake_r in ready:
+            os.read(self._wake_r, 64)
+        for sock in ready:
+            if sock in (self.monitor, self._wake_r):
+                continue
+            for ba, problem in self.sockets.receive(sock):
+                if problem:
+                    LOG.warning("ignored a BA (seq %d): %s", ba.sequence, problem)
+                    continue
+                self._send(self.bul.on_ack(ba, now))
+        self._send(self.bul.tick(now))
+        self._program(now)
+        self._log_events()
+
+    def _shutdown(self) -> None:
+        now = self.clock()
+        self._send(self.bul.shutdown(now))
+        self._log_events()
+        self._save()
+        self.sockets.close()
+        self.monitor.close()
+        self.dataplane.close()
+        LOG.info("MR agent stopped: every binding de-registered")
+
+    # -- care-of addresses ---------------------------------------------------------------
+    def _refresh_care_of(self, now: float) -> None:
+        usable = care_of_addresses(self.config.uplinks, self.monitor.snapshot, self.devices)
+        current = {(name, coa) for name, addresses in usable.items() for coa in addresses}
+        lost = [key for key in self.care_of if key not in current]
+        gained = [key for key in sorted(current, key=str) if key not in self.care_of]
+        devices = {coa: self.devices.get(self.config.uplink(name).interface,
+                                         self.config.uplink(name).interface)
+                   for name, coa in current}
+        self.sockets.sync(devices)
+        removals: List[Send] = []
+        for key in lost:
+            removals += self.bul.remove_care_of(self.care_of.pop(key), now)
+        if lost:
+            self._program(now)  # out of outbound use before anything else
+        self._send(removals)
+        for name, coa in gained:
+            uplink = self.config.uplink(name)
+            bid = self.state.bid_for(name, str(coa))
+            self.care_of[(name, coa)] = bid
+            self._send(self.bul.add_care_of(bid, coa, name, uplink.priority, now))
+        if gained:
+            self._save()
+
+    # -- output ------------------------------------------------------------------------------
+    def _send(self, sends: List[Send]) -> None:
+        wall = self.wall()
+        for item in sends:
+            try:
+                self.sockets.send(item, wall)
+                LOG.info("BU %s seq=%d bids=%s via %s to %s lifetime=%ds", item.purpose,
+                         item.message.sequence, list(item.bids), item.via, item.home_agent,
+                         item.message.lifetime_seconds)
+            except OSError as exc:
+                LOG.warning("could not send BU seq=%d via %s: %s", item.message.sequence,
+                            item.via, exc)
+        if sends:
+            self.state.next_sequence = self.bul.sequence
+            self._save()
+
+    def _program(self, now: float) -> None:
+        usable = self.bul.usable(now)
+        signature = [(e.bid, str(e.care_of)) for e in usable]
+        if signature != self._programmed:
+            self.dataplane.program(usable)
+            LOG.info("outbound care-of addresses: %s",
+                     ", ".join(f"{e.care_of} (BID {e.bid})" for e in usable) or "none")
+            self._programmed = signature
+        self._write_status(now)
+
+    def _save(self) -> None:
+        statefile.save(self.config.state_file, self.state)
+
+    def _log_events(self) -> None:
+        for event in self.bul.drain_events():
+            getattr(LOG, event.level)(event.text)
+
+    def status(self, now: float) -> Dict[str, object]:
+        return {
+            "home_address": str(self.config.home_address),
+            "home_agent": str(self.bul.home_agent),
+            "bindings": [{
+                "bid": e.bid, "care_of": str(e.care_of), "uplink": e.uplink,
+                "priority": e.priority, "state": e.state.value, "usable": e.usable(now),
+                "lifetime_left": round(e.expires_at - now, 1) if e.expires_at else None,
+                "last_status": e.last_status,
+            } for e in sorted(self.bul.entries.values(), key=lambda e: e.bid)],
+        }
+
+    def _write_status(self, now: float) -> None:
+        path = self.config.status_file
+        if path:
+            tmp = f"{path}.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(self.status(now), handle, indent=1)
+            os.replace(tmp, path)
