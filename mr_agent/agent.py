@@ -38,6 +38,9 @@ class DataPlane:
         """Uplink interface -> the device holding its care-of addresses (if another)."""
         return {}
 
+    def sync_care_of(self, care_of: Dict[Tuple[str, CareOf], int]) -> None:
+        """Every present (uplink, care-of address) -> BID: paths for its signalling."""
+
     def program(self, usable: List[Entry]) -> None:
         raise NotImplementedError
 
@@ -137,10 +140,13 @@ class Agent:
             self._program(now)  # out of outbound use before anything else
         self._send(removals)
         for name, coa in gained:
+            self.care_of[(name, coa)] = self.state.bid_for(name, str(coa))
+        if lost or gained:
+            self.dataplane.sync_care_of(dict(self.care_of))
+        for name, coa in gained:
             uplink = self.config.uplink(name)
-            bid = self.state.bid_for(name, str(coa))
-            self.care_of[(name, coa)] = bid
-            self._send(self.bul.add_care_of(bid, coa, name, uplink.priority, now))
+            self._send(self.bul.add_care_of(self.care_of[(name, coa)], coa, name,
+                                            uplink.priority, now))
         if gained:
             self._save()
 

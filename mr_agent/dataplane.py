@@ -1,0 +1,266 @@
+"""The MR's data plane on Open vSwitch: GRE tunnels to the home agent over every uplink.
+
+Layout (proved in ``tests/integration/test_mr_dataplane.py`` on OVS 3.1, userspace)::
+
+    LAN hosts -- kernel (routes the MNP) -- mr-tun (internal port) --+
+                                                                     |  br-mr  (OpenFlow)
+    uplink veths up1, up2 ... (OVS-owned, port 31..) ----------------+-- gre0 (flow GRE, L3)
+                                                                     +-- patch pupN == pmrN -- br-upN
+                                                                                    LOCAL: the CoAs
+* Upstream: the kernel routes traffic from the mobile network (``ip -6 rule from <MNP>``)
+  into ``mr-tun``; ``br-mr`` sends it to a group with one bucket per acknowledged
+  care-of address: ``pkt_mark=<BID>``, tunnel destination = home agent, key, ``gre0``.
+  The mark selects an OVS route (``ovs/route/add <HA> br-upN <gateway> pkt_mark=<BID>``),
+  hence the uplink; ``br-upN`` pins the outer source to that CoA (OVS 3.1 cannot set it
+  otherwise). Buckets watch their uplink port, so OVS itself skips a dead uplink.
+* Downstream: GRE to a CoA arrives on its uplink, crosses the patch and is decapsulated
+  at ``br-upN``'s LOCAL port; the inner packet comes back on ``gre0`` and goes to
+  ``mr-tun`` (the kernel delivers it on the LAN, neighbour discovery included).
+* Signalling: per-uplink routing tables (``from <CoA> lookup <table>``) make BUs sent
+  from a CoA leave through its uplink.
+
+All changes go through the OVS command-line tools and ``ip``; every command is checked
+and a failure raises :class:`DataPlaneError` naming the command and its output.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .agent import DataPlane
+from .bul import Entry
+from .config import MobileRouterAgentConfig
+
+LOG = logging.getLogger("nemo.mr.dataplane")
+LAN_PORT, GRE_PORT, FIRST_PATCH_PORT, FIRST_UPLINK_PORT = 3, 10, 21, 31
+TUNNEL_TABLE = 200  # kernel table: mobile network -> mr-tun
+FIRST_UPLINK_TABLE = 101
+_OF = "OpenFlow13"
+
+
+class DataPlaneError(RuntimeError):
+    """An OVS or ip command failed."""
+
+
+class OvsDataPlane(DataPlane):
+    """The backend described above; ``config.dataplane`` holds its settings:
+
+    ``bridge`` (default ``br-mr``), ``tunnel_port`` (``mr-tun``), ``vsctl`` / ``ofctl`` /
+    ``appctl`` command prefixes (lists; default the system OVS), ``ofctl_target`` (how
+    ovs-ofctl reaches a bridge, ``{bridge}`` replaced; default the bridge name).
+    Each uplink needs a ``gateway`` (the ISP router) in the configuration.
+    """
+
+    def __init__(self, config: MobileRouterAgentConfig,
+                 run: Optional[callable] = None) -> None:
+        self.config = config
+        settings = config.dataplane
+        self.bridge = settings.get("bridge", "br-mr")
+        self.tun = settings.get("tunnel_port", "mr-tun")
+        self.vsctl = list(settings.get("vsctl", ["ovs-vsctl"]))
+        self.ofctl_cmd = list(settings.get("ofctl", ["ovs-ofctl"]))
+        self.appctl = list(settings.get("appctl", ["ovs-appctl"]))
+        self.target = settings.get("ofctl_target", "{bridge}")
+        self._run = run or _run
+        self.uplinks = {u.name: (i, u) for i, u in enumerate(config.uplinks)}
+        self._routes: Dict[int, Tuple[str, str]] = {}  # BID -> (route args) installed
+        self._rules: Dict[str, int] = {}  # CoA -> kernel table
+        self._coa_flows: Dict[int, str] = {}  # BID -> CoA with flows installed
+        self.tun_mac = ""
+
+    # -- names ---------------------------------------------------------------------------
+    def uplink_bridge(self, name: str) -> str:
+        return f"br-up{self.uplinks[name][0] + 1}"
+
+    def uplink_port(self, name: str) -> int:
+        return FIRST_UPLINK_PORT + self.uplinks[name][0]
+
+    def address_devices(self) -> Dict[str, str]:
+        return {u.interface: self.uplink_bridge(u.name) for u in self.config.uplinks}
+
+    # -- set-up ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the bridges, ports and fixed flows (idempotent: --may-exist)."""
+        br = self.bridge
+        netdev = ["--", "set", "bridge", br, "datapath_type=netdev", "fail_mode=secure",
+                  f"protocols={_OF}"]
+        self._vs("--may-exist", "add-br", br, *netdev)
+        self._vs("--may-exist", "add-port", br, self.tun, "--", "set", "interface", self.tun,
+                 "type=internal", f"ofport_request={LAN_PORT}")
+        self._vs("--may-exist", "add-port", br, "gre0", "--", "set", "interface", "gre0",
+                 "type=gre", "options:remote_ip=flow", "options:key=flow",
+                 "options:packet_type=legacy_l3", f"ofport_request={GRE_PORT}")
+        flows: List[str] = []
+        for name, (index, uplink) in self.uplinks.items():
+            up_br, port, patch = self.uplink_bridge(name), self.uplink_port(name), \
+                FIRST_PATCH_PORT + index
+            self._vs("--may-exist", "add-br", up_br, "--", "set", "bridge", up_br,
+                     "datapath_type=netdev", "fail_mode=secure", f"protocols={_OF}")
+            self._vs("--may-exist", "add-port", br, uplink.interface, "--", "set", "interface",
+                     uplink.interface, f"ofport_request={port}")
+            self._vs("--may-exist", "add-port", br, f"pup{index + 1}", "--", "set", "interface",
+                     f"pup{index + 1}", "type=patch", f"options:peer=pmr{index + 1}",
+                     f"ofport_request={patch}")
+            self._vs("--may-exist", "add-port", up_br, f"pmr{index + 1}", "--", "set",
+                     "interface", f"pmr{index + 1}", "type=patch",
+                     f"options:peer=pup{index + 1}", "ofport_request=1")
+            self._cmd("sysctl", "-qw", f"net.ipv6.conf.{uplink.interface}.disable_ipv6=1")
+            self._cmd("ip", "link", "set", up_br, "up")
+            flows += [f"priority=10,in_port={port},actions=output:{patch}",
+                      f"priority=10,in_port={patch},actions=output:{port}"]
+            self._flows(up_br, ["priority=10,in_port=1,actions=LOCAL",
+                                "priority=10,in_port=LOCAL,actions=output:1"])
+        self._cmd("ip", "link", "set", self.tun, "up")
+        self.tun_mac = self._cmd("cat", f"/sys/class/net/{self.tun}/address").strip()
+        flows.append(f"priority=5,in_port={GRE_PORT},ipv6,actions=set_field:{self.tun_mac}"
+                     f"->eth_dst,output:{LAN_PORT}")
+        flows.append(f"priority=1,in_port={LAN_PORT},actions=drop")
+        self._flows(br, flows)
+        # The mobile network's traffic goes into the tunnels (through mr-tun).
+        self._cmd("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self._cmd("ip", "-6", "route", "replace", "default", "dev", self.tun, "table",
+                  str(TUNNEL_TABLE))
+        for prefix in self.config.prefixes:
+            self._rule("add", "from", str(prefix), "lookup", str(TUNNEL_TABLE), "pref", "1000")
+        LOG.info("data plane ready: %s with %d uplinks", br, len(self.uplinks))
+
+    # -- care-of addresses (signalling paths, decapsulation) --------------------------------
+    def sync_care_of(self, care_of: Dict[Tuple[str, object], int]) -> None:
+        """(uplink, CoA) -> BID of every present care-of address: routes, rules, flows."""
+        wanted = {bid: (name, coa) for (name, coa), bid in care_of.items()}
+        for bid in [b for b in self._coa_flows if b not in wanted]:
+            self._forget(bid)
+        for bid, (name, coa) in wanted.items():
+            if self._coa_flows.get(bid) != str(coa):
+                if bid in self._coa_flows:
+                    self._forget(bid)
+                self._learn(bid, name, coa)
+
+    def _learn(self, bid: int, name: str, coa) -> None:
+        index, uplink = self.uplinks[name]
+        up_br = self.uplink_bridge(name)
+        gateway = uplink.gateway
+        if gateway is None or gateway.version != coa.version:
+            raise DataPlaneError(f"uplink {name} needs an IPv{coa.version} gateway for {coa}")
+        home = (self.config.home_agents[0] if coa.version == 6 else self.config.home_agent_ipv4)
+        plen = 128 if coa.version == 6 else 32
+        self._cmd(*self.appctl, "ovs/route/add", f"{home}/{plen}", up_br, str(gateway),
+                  f"pkt_mark={bid}")
+        self._routes[bid] = (f"{home}/{plen}", f"pkt_mark={bid}")
+        family, src, proto = ("ipv6", "ipv6_src", "ipv6,nw_proto=47") if coa.version == 6 \
+            else ("ip", "nw_src", "ip,nw_proto=47")
+        dst = "ipv6_dst" if coa.version == 6 else "nw_dst"
+        self._flows(up_br, [
+            f"priority=200,in_port=LOCAL,pkt_mark={bid},{proto},actions=set_field:{coa}->{src},"
+            "output:1",
+            f"priority=100,in_port=1,{proto},{dst}={coa},actions=LOCAL"])
+        tun_dst = "tun_ipv6_dst" if coa.version == 6 else "tun_dst"
+        self._flows(self.bridge, [f"priority=100,in_port={GRE_PORT},ipv6,{tun_dst}={coa},"
+                                  f"actions=set_field:{self.tun_mac}->eth_dst,output:{LAN_PORT}"])
+        table = FIRST_UPLINK_TABLE + index
+        ip = "-6" if coa.version == 6 else "-4"
+        self._cmd("ip", ip, "route", "replace", "default", "via", str(gateway), "dev", up_br,
+                  "table", str(table))
+        self._rule("add", "from", str(coa), "lookup", str(table), "pref", "500", family=ip)
+        self._rules[str(coa)] = table
+        self._coa_flows[bid] = str(coa)
+
+    def _forget(self, bid: int) -> None:
+        coa_text = self._coa_flows.pop(bid)
+        coa = ipaddress.ip_address(coa_text)
+        route = self._routes.pop(bid, None)
+        if route is not None:
+            self._cmd(*self.appctl, "ovs/route/del", route[0], route[1], check=False)
+        tun_dst = "tun_ipv6_dst" if coa.version == 6 else "tun_dst"
+        self._ofctl("del-flows", self.bridge, f"in_port={GRE_PORT},ipv6,{tun_dst}={coa}",
+                    check=False)
+        for name in self.uplinks:
+            self._ofctl("del-flows", self.uplink_bridge(name), f"pkt_mark={bid}", check=False)
+            dst = "ipv6_dst" if coa.version == 6 else "nw_dst"
+            proto = "ipv6,nw_proto=47" if coa.version == 6 else "ip,nw_proto=47"
+            self._ofctl("del-flows", self.uplink_bridge(name), f"{proto},{dst}={coa}",
+                        check=False)
+        table = self._rules.pop(coa_text, None)
+        if table is not None:
+            self._rule("del", "from", coa_text, "lookup", str(table), "pref", "500",
+                       family="-6" if coa.version == 6 else "-4", check=False)
+
+    # -- outbound choice ------------------------------------------------------------------------
+    def program(self, usable: List[Entry]) -> None:
+        """The group of acknowledged care-of addresses that outbound traffic uses."""
+        group = self._group(usable)
+        exists = "group_id=1" in self._ofctl("dump-groups", self.bridge, check=False)
+        self._ofctl("mod-group" if exists else "add-group", self.bridge, group)
+        self._flows(self.bridge, [f"priority=50,in_port={LAN_PORT},ipv6,"
+                                  f"actions={'group:1' if usable else 'drop'}"])
+        rules = []
+        for rule in self.config.rules:
+            best = next((e for e in usable if e.uplink == rule.uplink), None)
+            match = f"priority=100,in_port={LAN_PORT},{rule.protocol}6" + (
+                f",tp_dst={rule.port}" if rule.port else "")
+            rules.append(f"{match},actions=" + (self._encap(best) if best else "group:1"
+                                               if usable else "drop"))
+        if rules:
+            self._flows(self.bridge, rules)
+
+    def _encap(self, entry: Entry) -> str:
+        if entry.care_of.version == 6:
+            tunnel = f"set_field:{self.config.home_agents[0]}->tun_ipv6_dst"
+        else:
+            tunnel = f"set_field:{self.config.home_agent_ipv4}->tun_dst"
+        return (f"set_field:{entry.bid}->pkt_mark,{tunnel},"
+                f"set_field:{self.config.gre_key}->tun_id,output:{GRE_PORT}")
+
+    def _group(self, usable: List[Entry]) -> str:
+        weights = {u.name: u.weight for u in self.config.uplinks}
+        kind = "ff" if self.config.policy == "active-backup" else "select"
+        buckets = []
+        for entry in usable:  # best BID-PRI first
+            watch = f"watch_port:{self.uplink_port(entry.uplink)}"
+            weight = f"weight:{weights.get(entry.uplink, 1)}," if kind == "select" else ""
+            buckets.append(f"bucket={weight}{watch},actions={self._encap(entry)}")
+        return f"group_id=1,type={kind}" + ("," + ",".join(buckets) if buckets else "")
+
+    def close(self) -> None:
+        """Keep the data plane as it is: traffic needs it until the bindings expire."""
+
+    # -- commands ----------------------------------------------------------------------------------
+    def _vs(self, *args: str) -> str:
+        return self._cmd(*self.vsctl, *args)
+
+    def _ofctl(self, command: str, bridge: str, *args: str, check: bool = True) -> str:
+        return self._cmd(*self.ofctl_cmd, "-O", _OF, command,
+                         self.target.format(bridge=bridge), *args, check=check)
+
+    def _flows(self, bridge: str, flows: Sequence[str]) -> None:
+        self._cmd(*self.ofctl_cmd, "-O", _OF, "add-flows", self.target.format(bridge=bridge),
+                  "-", input="\n".join(flows) + "\n")
+
+    def _rule(self, *args: str, family: str = "-6", check: bool = True) -> None:
+        # "add" of an existing rule fails with EEXIST: delete first to stay idempotent.
+        if args[0] == "add":
+            self._cmd("ip", family, "rule", "del", *args[1:], check=False)
+        self._cmd("ip", family, "rule", *args, check=check)
+
+    def _cmd(self, *argv: str, check: bool = True, input: Optional[str] = None) -> str:
+        return self._run(list(argv), check, input)
+
+
+def _run(argv: List[str], check: bool, input: Optional[str]) -> str:
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=20)
+    if check and proc.returncode != 0:
+        raise DataPlaneError(f"{' '.join(argv)} failed ({proc.returncode}): "
+                             f"{proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def backend_for(config: MobileRouterAgentConfig) -> DataPlane:
+    """The data-plane backend the configuration asks for."""
+    kind = config.dataplane.get("backend", "ovs")
+    if kind == "ovs":
+        return OvsDataPlane(config)
+    raise DataPlaneError(f"unknown data-plane backend {kind!r} (available: ovs; the Linux "
+                         "kernel backend needs ip6gre/gre devices, which this kernel lacks)")
