@@ -2,9 +2,11 @@
 updates out. One thread, ``select`` on every socket, the time read once per turn and
 passed to the pure parts (:mod:`mr_agent.bul`, :mod:`mr_agent.uplinks`).
 
-Order on a lost uplink or address (the failover path): the care-of address leaves the
-data plane's outbound set first, then its de-registration goes out over a surviving
-care-of address, so outbound traffic moves before any BA returns.
+Order on a lost uplink or address (the failover path): the de-registration goes out at
+once over a surviving care-of address (that moves the downstream traffic at the home
+agent), then the care-of address leaves the data plane's outbound group - before any BA
+returns. Upstream traffic does not wait for either: the group's buckets watch their
+uplink port, so OVS skips a dead uplink by itself.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .uplinks import care_of_addresses
 
 LOG = logging.getLogger("nemo.mr")
 MAX_WAIT = 1.0  # seconds between turns without any event
+STARTUP_GRACE = 3.0  # seconds a (re)started agent leaves the data plane alone for its BAs
 
 
 class DataPlane:
@@ -66,6 +69,8 @@ class Agent:
         self.care_of: Dict[Tuple[str, CareOf], int] = {}  # (uplink, CoA) -> BID
         self._programmed: Optional[List[Tuple[int, str]]] = None
         self._stopping = False
+        self._keep_bindings = False
+        self._started = 0.0
         self._wake_r, self._wake_w = os.pipe()
 
     # -- life cycle --------------------------------------------------------------------
@@ -74,11 +79,18 @@ class Agent:
         self._stopping = True
         os.write(self._wake_w, b"x")
 
+    def stop_keeping_bindings(self, *_args: object) -> None:
+        """Return without de-registering (SIGHUP: a restart or an upgrade)."""
+        self._keep_bindings = True
+        self.stop()
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGHUP, self.stop_keeping_bindings)
         self.dataplane.start()
         now = self.clock()
+        self._started = now
         self._refresh_care_of(now)
         try:
             while not self._stopping:
@@ -115,17 +127,21 @@ class Agent:
 
     def _shutdown(self) -> None:
         now = self.clock()
-        self._send(self.bul.shutdown(now))
+        if not self._keep_bindings:
+            self._send(self.bul.shutdown(now))
         self._log_events()
         self._save()
         self.sockets.close()
         self.monitor.close()
         self.dataplane.close()
-        LOG.info("MR agent stopped: every binding de-registered")
+        LOG.info("MR agent stopped: %s", "bindings and data plane kept for a restart"
+                 if self._keep_bindings else "every binding de-registered")
 
     # -- care-of addresses ---------------------------------------------------------------
     def _refresh_care_of(self, now: float) -> None:
         usable = care_of_addresses(self.config.uplinks, self.monitor.snapshot, self.devices)
+        LOG.debug("links %s; care-of addresses %s", self.monitor.snapshot.operstate,
+                  {name: [str(a) for a in found] for name, found in usable.items()})
         current = {(name, coa) for name, addresses in usable.items() for coa in addresses}
         lost = [key for key in self.care_of if key not in current]
         gained = [key for key in sorted(current, key=str) if key not in self.care_of]
@@ -133,12 +149,13 @@ class Agent:
                                          self.config.uplink(name).interface)
                    for name, coa in current}
         self.sockets.sync(devices)
-        removals: List[Send] = []
-        for key in lost:
-            removals += self.bul.remove_care_of(self.care_of.pop(key), now)
+        # The de-registration goes first: it moves the downstream traffic, at the home
+        # agent. Upstream, OVS has already skipped the dead uplink's buckets (they watch
+        # its port); the group is then rewritten, still long before any BA returns.
+        self._send(self.bul.remove_care_of([self.care_of.pop(key) for key in lost], now)
+                   if lost else [])
         if lost:
-            self._program(now)  # out of outbound use before anything else
-        self._send(removals)
+            self._program(now)
         for name, coa in gained:
             self.care_of[(name, coa)] = self.state.bid_for(name, str(coa))
         if lost or gained:
@@ -163,12 +180,17 @@ class Agent:
                 LOG.warning("could not send BU seq=%d via %s: %s", item.message.sequence,
                             item.via, exc)
         if sends:
-            self.state.next_sequence = self.bul.sequence
+            self.state.next_sequence = (self.bul.sequence + 1) % 65536
             self._save()
 
     def _program(self, now: float) -> None:
         usable = self.bul.usable(now)
         signature = [(e.bid, str(e.care_of)) for e in usable]
+        if not usable and self._programmed is None and now < self._started + STARTUP_GRACE:
+            # Just (re)started: keep what the data plane has until the first BAs arrive,
+            # so a restart does not interrupt traffic.
+            self._write_status(now)
+            return
         if signature != self._programmed:
             self.dataplane.program(usable)
             LOG.info("outbound care-of addresses: %s",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mip6
 from mip6.constants import BaStatus, BuFlag
@@ -64,6 +64,7 @@ class Entry:
     refresh_at: Optional[float] = None
     expires_at: Optional[float] = None
     granted: int = 0
+    sent_at: Optional[float] = None  # of the BU in flight: the lifetime counts from it
     acknowledged_once: bool = False
     unanswered: int = 0
     last_status: Optional[int] = None
@@ -99,7 +100,7 @@ class BindingUpdateList:
     def __init__(self, config: MobileRouterAgentConfig, next_sequence: int = 0) -> None:
         self.config = config
         self.entries: Dict[int, Entry] = {}
-        self.sequence = next_sequence % 65536
+        self.sequence = (next_sequence - 1) % 65536  # the last number used
         self.ha_index = 0
         self.events: List[Event] = []
         self._in_flight: Dict[int, Tuple[str, Tuple[int, ...]]] = {}  # seq -> purpose, bids
@@ -122,17 +123,21 @@ class BindingUpdateList:
         self._log("info", f"care-of address {care_of} on {uplink}: registering as BID {bid}")
         return [self._register(entry, now, "register")]
 
-    def remove_care_of(self, bid: int, now: float) -> List[Send]:
-        """A care-of address is gone: stop using it now; de-register it over another."""
-        entry = self.entries.pop(bid, None)
-        if entry is None:
-            return []
-        self._log("warning", f"care-of address {entry.care_of} (BID {bid}) lost")
-        if not entry.acknowledged_once and entry.state != State.REGISTERED:
-            return []  # the home agent never bound it
-        entry.state = State.DEREGISTERING
-        self._leaving[bid] = (entry, DEREGISTRATION_TRIES)
-        return self._send_deregistration(bid, now)
+    def remove_care_of(self, bids: Union[int, Sequence[int]], now: float) -> List[Send]:
+        """Care-of addresses are gone: stop using them now; de-register them (one BU with
+        their BIDs) over a surviving care-of address."""
+        leaving = []
+        for bid in [bids] if isinstance(bids, int) else list(bids):
+            entry = self.entries.pop(bid, None)
+            if entry is None:
+                continue
+            self._log("warning", f"care-of address {entry.care_of} (BID {bid}) lost")
+            if not entry.acknowledged_once and entry.sent_at is None:
+                continue  # no BU ever left for it: the home agent cannot have bound it
+            entry.state = State.DEREGISTERING
+            self._leaving[bid] = (entry, DEREGISTRATION_TRIES)
+            leaving.append(bid)
+        return self._send_deregistration(leaving, now) if leaving else []
 
     def shutdown(self, now: float) -> List[Send]:
         """De-register everything with one BU (lifetime 0, no BID) over any CoA."""
@@ -149,11 +154,15 @@ class BindingUpdateList:
     def on_ack(self, ba: mip6.BindingAcknowledgement, now: float) -> List[Send]:
         """Process a BA (already authenticated by the caller); returns BUs to send."""
         if ba.status == BaStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW:
-            self.sequence = mip6.seq_add(ba.sequence, 1)
-            self._log("warning", f"sequence out of window: continuing after {ba.sequence}")
-            pending = [e for e in self.entries.values() if e.state == State.REGISTERING]
-            self._in_flight.clear()
-            return [self._register(e, now, "retransmit") for e in pending]
+            if ba.sequence in self._in_flight or not mip6.seq_is_newer(self.sequence,
+                                                                       ba.sequence):
+                # Continue after the home agent's last accepted number, never reusing ours.
+                self.sequence = ba.sequence
+                self._log("warning", f"sequence out of window: continuing after {ba.sequence}")
+                pending = [e for e in self.entries.values() if e.state == State.REGISTERING]
+                self._in_flight.clear()
+                return [self._register(e, now, "retransmit") for e in pending]
+            return []  # already resynchronised by an earlier 135
         purpose, bids = self._in_flight.pop(ba.sequence, (None, ()))
         if purpose is None:
             return []  # a BA for a BU we no longer wait for (a retransmission's twin)
@@ -189,11 +198,12 @@ class BindingUpdateList:
         if advice is not None and 0 < advice.interval * 4 < refresh:
             refresh = advice.interval * 4
         first = not entry.acknowledged_once
+        start = entry.sent_at if entry.sent_at is not None else now  # RFC 6275 11.7.3
         entry.state = State.REGISTERED
         entry.acknowledged_once = True
         entry.granted = granted
-        entry.expires_at = now + granted
-        entry.refresh_at = now + refresh
+        entry.expires_at = start + granted
+        entry.refresh_at = start + refresh
         entry.retransmit_at = None
         entry.sequence = None
         entry.timeout = INITIAL_BINDACK_TIMEOUT
@@ -203,6 +213,7 @@ class BindingUpdateList:
     def _refused(self, entry: Entry, status: int, now: float) -> None:
         entry.state = State.BACKOFF
         entry.sequence = None
+        entry.refresh_at = None
         entry.retransmit_at = now + entry.timeout
         level = "error" if status in (BaStatus.MIPV6_AUTH_FAIL, BaStatus.MIPV6_ID_MISMATCH,
                                       BaStatus.MIPV6_MESG_ID_REQD) else "warning"
@@ -236,9 +247,10 @@ class BindingUpdateList:
                     and now >= entry.refresh_at:
                 entry.timeout = INITIAL_BINDACK_TIMEOUT
                 sends.append(self._register(entry, now, "refresh"))
-        for bid, (entry, tries) in list(self._leaving.items()):
-            if entry.retransmit_at is not None and now >= entry.retransmit_at:
-                sends.extend(self._send_deregistration(bid, now))
+        due = [bid for bid, (entry, _) in self._leaving.items()
+               if entry.retransmit_at is not None and now >= entry.retransmit_at]
+        if due:
+            sends.extend(self._send_deregistration(due, now))
         return sends
 
     def next_deadline(self) -> Optional[float]:
@@ -286,23 +298,30 @@ class BindingUpdateList:
         elif entry.state == State.REGISTERED:
             entry.state = State.REGISTERING  # refresh: still usable until it expires
         entry.retransmit_at = now + entry.timeout
+        entry.refresh_at = None  # until the BA says when
+        entry.sent_at = now
         self._in_flight[message.sequence] = ("register", (entry.bid,))
         return Send(entry.care_of, self.home_agent, message, (entry.bid,), purpose)
 
-    def _send_deregistration(self, bid: int, now: float) -> List[Send]:
-        entry, tries = self._leaving[bid]
+    def _send_deregistration(self, bids: List[int], now: float) -> List[Send]:
         via = self._survivor(now)
-        if via is None or tries <= 0:
-            self._leaving.pop(bid, None)
-            if via is None:
-                self._log("warning", f"no care-of address left to de-register BID {bid}; "
-                                     "the home agent lets it expire")
+        live = [b for b in bids if b in self._leaving and self._leaving[b][1] > 0]
+        for bid in bids:
+            if bid not in live or via is None:
+                self._leaving.pop(bid, None)
+        if via is None:
+            self._log("warning", f"no care-of address left to de-register BID(s) {bids}; "
+                                 "the home agent lets them expire")
             return []
-        message = self._bu(0, [mip6.BindingIdentifier(bid)])
-        self._leaving[bid] = (entry, tries - 1)
-        entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
-        self._in_flight[message.sequence] = ("deregister", (bid,))
-        return [Send(via.care_of, self.home_agent, message, (bid,), "deregister")]
+        if not live:
+            return []
+        message = self._bu(0, [mip6.BindingIdentifier(bid) for bid in live])
+        for bid in live:
+            entry, tries = self._leaving[bid]
+            self._leaving[bid] = (entry, tries - 1)
+            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+        self._in_flight[message.sequence] = ("deregister", tuple(live))
+        return [Send(via.care_of, self.home_agent, message, tuple(live), "deregister")]
 
     def _survivor(self, now: float, any_state: bool = False) -> Optional[Entry]:
         usable = self.usable(now)
@@ -313,6 +332,13 @@ class BindingUpdateList:
         return None
 
     def _next_home_agent(self, now: float, why: str) -> List[Send]:
+        if len(self.config.home_agents) == 1:
+            self._log("error", f"home agent {self.home_agent}: {why}; no other home agent "
+                               "configured, backing off")
+            for entry in self.entries.values():
+                if entry.state == State.REGISTERING:
+                    self._refused(entry, BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE, now)
+            return []
         old = self.home_agent
         self.ha_index = (self.ha_index + 1) % len(self.config.home_agents)
         self._log("warning", f"home agent {old}: {why}; trying {self.home_agent}")
@@ -320,7 +346,7 @@ class BindingUpdateList:
         sends = []
         for entry in self.entries.values():
             entry.unanswered = 0
-            entry.timeout = INITIAL_BINDACK_TIMEOUT
+            entry.timeout = FIRST_REGISTRATION_TIMEOUT  # nothing is bound at the new one yet
             entry.state = State.REGISTERING if entry.state != State.REGISTERED else entry.state
             sends.append(self._register(entry, now, "register"))
         return sends

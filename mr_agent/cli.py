@@ -1,6 +1,7 @@
 """``nemo-mr``: run the MR agent, check its configuration, or show its status.
 
-    nemo-mr --config mr.yaml            run until SIGTERM / Ctrl-C (then de-register all)
+    nemo-mr --config mr.yaml            run until SIGTERM / Ctrl-C (then de-register all);
+                                        SIGHUP stops it keeping the bindings (restart)
     nemo-mr --check mr.yaml             validate: exit 0, or 1 with every problem
     nemo-mr status --config mr.yaml     the bindings as a table (--json for JSON)
 """

@@ -159,14 +159,14 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = "."
     for duplicate in {n for n in interfaces if interfaces.count(n) > 1}:
         check.fail("uplinks", f"interface {duplicate!r} is used twice")
     if ha4 is None:
-        for i, uplink in enumerate(valid):
-            if any(a.version == 4 for a in uplink.care_of):
+        for i, uplink in enumerate(uplinks):
+            if uplink is not None and any(a.version == 4 for a in uplink.care_of):
                 check.fail(f"uplinks[{i}].care_of", "an IPv4 care-of address needs "
                                                     "home_agent_ipv4 (DSMIPv6)")
     policy_tree = check.mapping(tree.get("policy") or {}, "policy")
     check.unknown_keys(policy_tree, "policy", ("mode", "rules"))
     mode = check.get(policy_tree, "policy", "mode", as_name, default="weighted")
-    if mode not in POLICY_MODES:
+    if mode is not None and mode not in POLICY_MODES:
         check.fail("policy.mode", f"{mode!r} is not one of {', '.join(POLICY_MODES)}")
     raw_rules = policy_tree.get("rules") or []
     rules = [_rule(check, raw, f"policy.rules[{i}]") for i, raw in enumerate(raw_rules)]

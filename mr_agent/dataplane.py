@@ -37,6 +37,7 @@ from .config import MobileRouterAgentConfig
 LOG = logging.getLogger("nemo.mr.dataplane")
 LAN_PORT, GRE_PORT, FIRST_PATCH_PORT, FIRST_UPLINK_PORT = 3, 10, 21, 31
 TUNNEL_TABLE = 200  # kernel table: mobile network -> mr-tun
+TUNNEL_GATEWAY, TUNNEL_GATEWAY_MAC = "fe80::1", "02:00:00:00:00:01"  # virtual, in br-mr
 FIRST_UPLINK_TABLE = 101
 _OF = "OpenFlow13"
 
@@ -121,8 +122,12 @@ class OvsDataPlane(DataPlane):
         self._flows(br, flows)
         # The mobile network's traffic goes into the tunnels (through mr-tun).
         self._cmd("sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-        self._cmd("ip", "-6", "route", "replace", "default", "dev", self.tun, "table",
-                  str(TUNNEL_TABLE))
+        # Through a gateway with a fixed neighbour entry: an on-link route would make the
+        # kernel solicit every destination on mr-tun, where nobody answers.
+        self._cmd("ip", "-6", "neigh", "replace", TUNNEL_GATEWAY, "lladdr", TUNNEL_GATEWAY_MAC,
+                  "dev", self.tun, "nud", "permanent")
+        self._cmd("ip", "-6", "route", "replace", "default", "via", TUNNEL_GATEWAY, "dev",
+                  self.tun, "table", str(TUNNEL_TABLE))
         for prefix in self.config.prefixes:
             self._rule("add", "from", str(prefix), "lookup", str(TUNNEL_TABLE), "pref", "1000")
         LOG.info("data plane ready: %s with %d uplinks", br, len(self.uplinks))
@@ -147,8 +152,9 @@ class OvsDataPlane(DataPlane):
             raise DataPlaneError(f"uplink {name} needs an IPv{coa.version} gateway for {coa}")
         home = (self.config.home_agents[0] if coa.version == 6 else self.config.home_agent_ipv4)
         plen = 128 if coa.version == 6 else 32
+        # After an agent restart the route is still there: adding it again fails harmlessly.
         self._cmd(*self.appctl, "ovs/route/add", f"{home}/{plen}", up_br, str(gateway),
-                  f"pkt_mark={bid}")
+                  f"pkt_mark={bid}", check=False)
         self._routes[bid] = (f"{home}/{plen}", f"pkt_mark={bid}")
         family, src, proto = ("ipv6", "ipv6_src", "ipv6,nw_proto=47") if coa.version == 6 \
             else ("ip", "nw_src", "ip,nw_proto=47")

@@ -1,16 +1,22 @@
 """Netlink monitor: keeps a :class:`~mr_agent.uplinks.Snapshot` current from kernel
-events (pyroute2; no polling of ``ip`` output).
+events (no polling of ``ip`` output).
 
-The socket is given to the agent's event loop (``fileno``); :meth:`read` consumes the
-pending events and says whether anything relevant changed.
+The events come on a netlink socket of our own, subscribed to link and address
+changes and non-blocking, so the agent's ``select`` loop sees every event: pyroute2's
+``IPRoute.get()`` buffers messages internally, which ``select`` cannot see (found here:
+address events went missing). pyroute2 still parses the messages and dumps the state
+the monitor starts from.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Dict, Set
 
 from .uplinks import Snapshot
+
+RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
 
 
 class NetlinkMonitor:
@@ -18,13 +24,17 @@ class NetlinkMonitor:
 
     def __init__(self, interfaces: Set[str]) -> None:
         from pyroute2 import IPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+        from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
         self.interfaces = set(interfaces)
         self.snapshot = Snapshot()
         self._names: Dict[int, str] = {}
-        self._events = IPRoute()
-        self._events.bind(groups=RTMGRP_LINK | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_IFADDR)
+        self._marshal = MarshalRtnl()
+        self._events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW,
+                                     0)  # NETLINK_ROUTE
+        self._events.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self._events.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR))
+        self._events.setblocking(False)
         with IPRoute() as dump:  # the state before the first event
             for message in dump.get_links():
                 self._link(message)
@@ -38,7 +48,13 @@ class NetlinkMonitor:
         """Apply pending events; True when a link or address we watch changed."""
         before = (dict(self.snapshot.operstate),
                   {k: dict(v) for k, v in self.snapshot.addresses.items()})
-        for message in self._events.get():
+        messages = []
+        while True:
+            try:
+                messages.extend(self._marshal.parse(self._events.recv(1 << 16)))
+            except (BlockingIOError, InterruptedError):
+                break
+        for message in messages:
             event = message.get("event")
             if event in ("RTM_NEWLINK", "RTM_DELLINK"):
                 self._link(message, deleted=event == "RTM_DELLINK")

@@ -31,6 +31,7 @@ class SignallingSockets:
 
     def __init__(self, config: MobileRouterAgentConfig) -> None:
         self.config = config
+        self._last_timestamp = 0
         self._raw: Dict[CareOf, socket.socket] = {}
         self._udp: Dict[CareOf, socket.socket] = {}
         self._capture: Dict[str, socket.socket] = {}
@@ -80,8 +81,10 @@ class SignallingSockets:
         message = item.message
         message.options = [o for o in message.options
                            if not isinstance(o, (mip6.ReplayProtection, mip6.Authentication))]
-        message.options += [mip6.ReplayProtection(mip6.ntp_from_unix(wall)),
-                            mip6.Authentication(config.spi)]
+        # Strictly increasing: the home agent refuses a timestamp it has seen (145).
+        timestamp = max(mip6.ntp_from_unix(wall), self._last_timestamp + 1)
+        self._last_timestamp = timestamp
+        message.options += [mip6.ReplayProtection(timestamp), mip6.Authentication(config.spi)]
         if item.via.version == 6:
             packet = bu_packet(message, item.via, config.home_address, item.home_agent)
             sock = self._raw.get(item.via)
