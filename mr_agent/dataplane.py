@@ -38,6 +38,7 @@ LOG = logging.getLogger("nemo.mr.dataplane")
 LAN_PORT, GRE_PORT, FIRST_PATCH_PORT, FIRST_UPLINK_PORT = 3, 10, 21, 31
 TUNNEL_TABLE = 200  # kernel table: mobile network -> mr-tun
 TUNNEL_GATEWAY, TUNNEL_GATEWAY_MAC = "fe80::1", "02:00:00:00:00:01"  # virtual, in br-mr
+TUNNEL_MTU = 1452  # 1500 - 40 (outer IPv6) - 8 (GRE with key)
 FIRST_UPLINK_TABLE = 101
 _OF = "OpenFlow13"
 
@@ -114,7 +115,9 @@ class OvsDataPlane(DataPlane):
                       f"priority=10,in_port={patch},actions=output:{port}"]
             self._flows(up_br, ["priority=10,in_port=1,actions=LOCAL",
                                 "priority=10,in_port=LOCAL,actions=output:1"])
-        self._cmd("ip", "link", "set", self.tun, "up")
+        # GRE/IPv6 adds 48 octets and OVS drops what does not fit without telling anyone:
+        # with this MTU the kernel answers oversized LAN packets with Packet Too Big.
+        self._cmd("ip", "link", "set", self.tun, "mtu", str(TUNNEL_MTU), "up")
         self.tun_mac = self._cmd("cat", f"/sys/class/net/{self.tun}/address").strip()
         flows.append(f"priority=5,in_port={GRE_PORT},ipv6,actions=set_field:{self.tun_mac}"
                      f"->eth_dst,output:{LAN_PORT}")

@@ -58,7 +58,9 @@ class MobileRouterLab:
         lab.veth(ns["isp2"], "core0", ns["core"], "isp2")
         lab.veth(ns["mr"], "up1", ns["isp1"], "mr0")
         lab.veth(ns["mr"], "up2", ns["isp2"], "mr0")
-        lab.veth(ns["lan"], "eth0", ns["mr"], "lan0")
+        # The tunnels carry 48 octets of GRE/IPv6 over 1500-octet links, and OVS drops
+        # bigger packets silently: the LAN runs at 1400, so TCP's MSS fits both ways.
+        lab.veth(ns["lan"], "eth0", ns["mr"], "lan0", mtu=1400)
         core = ns["core"]
         core.enable_forwarding()
         core.add_addr("ha0", "2001:db8:ffff::fe/64")

@@ -61,6 +61,33 @@ def test_traffic_flows_both_ways(lab):
                              CN_HOST, check=False).returncode == 0
 
 
+TCP_ECHO_SERVER = ("import socket\ns = socket.socket(socket.AF_INET6)\n"
+                   "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                   "s.bind(('::', 5001)); s.listen(1); c, _ = s.accept()\n"
+                   "data = b''\nwhile not data.endswith(b'END'):\n"
+                   "    part = c.recv(65536)\n    if not part: break\n    data += part\n"
+                   "c.sendall(data); c.close()\n")
+
+
+@pytest.mark.parametrize("server, client, address", [("lan", "cn", LAN_HOST),
+                                                     ("cn", "lan", CN_HOST)],
+                         ids=["cn-to-lan", "lan-to-cn"])
+def test_tcp_both_ways(lab, server, client, address):
+    listener = lab.ns[server].popen(sys.executable, "-c", TCP_ECHO_SERVER)
+    try:
+        wait_until(lambda: "5001" in lab.ns[server].run("ss", "-ltn").stdout, 5, "the server")
+        out = lab.ns[client].run(sys.executable, "-c", (
+            "import socket\n"
+            f"c = socket.create_connection(('{address}', 5001), timeout=5)\n"
+            "c.sendall(b'x' * 200000 + b'END')\ndata = b''\n"
+            "while True:\n    part = c.recv(65536)\n    if not part: break\n"
+            "    data += part\nprint(len(data))\n"), timeout=30)
+        assert out.stdout.strip() == "200003"
+    finally:
+        listener.kill()
+        listener.wait()
+
+
 def test_an_uplink_failure_moves_traffic_to_the_other_uplink(lab):
     def fail() -> None:
         lab.ns["mr"].link_down("up1")
