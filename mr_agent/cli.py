@@ -14,6 +14,8 @@ import logging
 import sys
 from typing import List, Optional
 
+from ryu_apps.validate import print_problems
+
 from .config import ConfigError, load_config
 
 
@@ -41,9 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         config = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        print_problems(path, exc)
         return 1
     if args.check:
         print(f"{path}: valid ({len(config.uplinks)} uplinks, home agents "

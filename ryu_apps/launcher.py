@@ -35,13 +35,12 @@ def _arguments(argv):
 def check(path):
     """Validate ``path``; print the result; return the exit status."""
     from ryu_apps.config import ConfigError, load_config
+    from ryu_apps.validate import print_problems
 
     try:
         config = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        print_problems(path, exc)
         return 1
     print(f"{path}: valid ({len(config.mobile_routers)} mobile routers, "
           f"OpenFlow on {config.listen_host}:{config.listen_port})")
@@ -65,11 +64,12 @@ def run(path, log_level, log_file):
     from ryu_apps.config import ConfigError, load_config
     from ryu_apps.framework import PROJECT, app_manager, cfg
 
+    from ryu_apps.validate import print_problems
+
     try:
         config = load_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+        print_problems(path, exc)
         return 1
     handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))

@@ -162,6 +162,15 @@ def as_hex_key(value: Any) -> bytes:
     return key
 
 
+def print_problems(path: str, error: ConfigError) -> None:
+    """Every problem on stderr, then a count: what ``--check`` and a failed start show."""
+    import sys
+
+    for problem in error.problems:
+        print(problem, file=sys.stderr)
+    print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+
+
 def read_yaml(path: str) -> Any:
     """The parsed YAML of ``path``; unreadable or invalid files raise ConfigError."""
     import yaml
