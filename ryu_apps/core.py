@@ -55,6 +55,7 @@ class Work:
     received: float = 0.0
     reply_to: Optional[Tuple[int, bytes, bytes]] = None  # port, peer MAC, our MAC
     startup: bool = False  # the first reconcile after a connection
+    xids: List[int] = field(default_factory=list)  # of the messages carrying it
 
 
 @dataclass

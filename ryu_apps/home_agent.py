@@ -194,6 +194,7 @@ class HomeAgent(BaseApp):
             for msg in batch:
                 dp.set_xid(msg)
                 self._xids[msg.xid] = work
+                work.xids.append(msg.xid)
                 dp.send_msg(msg)
             dp.send_msg(parser.OFPBarrierRequest(dp))
         barrier = parser.OFPBarrierRequest(dp)
@@ -207,8 +208,8 @@ class HomeAgent(BaseApp):
         work = self._barriers.pop(ev.msg.xid, None)
         if work is None:
             return
-        for xid in [x for x, w in self._xids.items() if w is work]:
-            del self._xids[xid]
+        for xid in work.xids:
+            self._xids.pop(xid, None)
         now = time.monotonic()
         if work.work_id in self._failed:
             self._failed.discard(work.work_id)
