@@ -30,7 +30,8 @@ VENV=${VENV:-.venv}
 # tcpdump:            packet capture in the lab
 # iperf3:             traffic for the multihoming/failover benchmarks
 # ethtool:            offload settings on veth pairs
-DEFAULT_PACKAGES="openvswitch-switch tshark iproute2 iputils-ping tcpdump iperf3 ethtool"
+# mininet:            `mn --custom topologies/mininet_fig1.py` (tests/integration/test_mininet_fig1.py)
+DEFAULT_PACKAGES="openvswitch-switch tshark iproute2 iputils-ping tcpdump iperf3 ethtool mininet"
 read -r -a packages <<<"${DEB_PACKAGES:-$DEFAULT_PACKAGES}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

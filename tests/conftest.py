@@ -41,6 +41,8 @@ DEBIAN_PACKAGE = {
     "tcpdump": "tcpdump",
     "iperf3": "iperf3",
     "ethtool": "ethtool",
+    "mn": "mininet",
+    "mnexec": "mininet",
 }
 
 OVS_TOOLS = ("ovs-vsctl", "ovsdb-tool")
