@@ -2,6 +2,7 @@
 #
 #   make test        install missing deps, run the whole pytest suite
 #   make test-fast   same, without tests marked `slow`
+#   make demo        the RFC 4908 lab end to end (DEMO_OUT=dir for its figures and plot)
 #   make bench       run the benchmarks (bench/); ONLY=section runs one section
 #   make deps        only install dependencies (Debian packages + .venv)
 #   make clean       remove .venv, build artefacts and caches
@@ -12,20 +13,26 @@
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-# Written after a successful `pip install -e .[test,osken]`; it lives inside the venv
+# Written after a successful `pip install -e .[test,osken,lab]`; it lives inside the venv
 # so that deleting the venv also forces a reinstall.
 STAMP := $(VENV)/.nemo-fabric-installed
 PYTEST_ARGS ?=
 ONLY ?=
 
 .DEFAULT_GOAL := test
-.PHONY: test test-fast bench deps sysdeps clean
+.PHONY: test test-fast bench demo deps sysdeps clean
 
 test: deps
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 test-fast: deps
 	$(VPY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The main job: build the RFC 4908 figure-1 lab, show the bindings, push traffic both
+# ways, fail and heal an uplink, print the figures, plot them, tear everything down.
+DEMO_OUT ?= demo-output
+demo: deps
+	$(VENV)/bin/nemo-lab demo --out $(DEMO_OUT)
 
 bench: deps
 	@if [ ! -f bench/__main__.py ]; then \
@@ -50,7 +57,7 @@ $(VPY): | sysdeps
 
 $(STAMP): setup.cfg pyproject.toml | $(VPY)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[test,osken]'
+	$(VPY) -m pip install -e '.[test,osken,lab]'
 	@touch $@
 
 clean:
