@@ -31,7 +31,8 @@ VENV=${VENV:-.venv}
 # iperf3:             traffic for the multihoming/failover benchmarks
 # ethtool:            offload settings on veth pairs
 # mininet:            `mn --custom topologies/mininet_fig1.py` (tests/integration/test_mininet_fig1.py)
-DEFAULT_PACKAGES="openvswitch-switch tshark iproute2 iputils-ping tcpdump iperf3 ethtool mininet"
+# frr:                zebra + bgpd + vtysh for the lab's bgp nodes (fig2: anycast HA sites)
+DEFAULT_PACKAGES="openvswitch-switch tshark iproute2 iputils-ping tcpdump iperf3 ethtool mininet frr"
 read -r -a packages <<<"${DEB_PACKAGES:-$DEFAULT_PACKAGES}"
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }

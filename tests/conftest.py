@@ -43,6 +43,9 @@ DEBIAN_PACKAGE = {
     "ethtool": "ethtool",
     "mn": "mininet",
     "mnexec": "mininet",
+    "zebra": "frr",
+    "bgpd": "frr",
+    "vtysh": "frr",
 }
 
 OVS_TOOLS = ("ovs-vsctl", "ovsdb-tool")
@@ -50,9 +53,12 @@ OVS_TOOLS = ("ovs-vsctl", "ovsdb-tool")
 # Unmet requirements of a test collected under CI, failed at its setup.
 _CI_FAILURE = pytest.StashKey[str]()
 
-# Administrative tools live in sbin, which a normal user's PATH may lack.
+# Administrative tools live in sbin, which a normal user's PATH may lack; Debian's
+# frr package puts its daemons (zebra, bgpd) in /usr/lib/frr, never on PATH (the lab
+# looks there too: topologies.frr.frr_tool).
 _SEARCH_PATH = os.pathsep.join(
-    [os.environ.get("PATH", os.defpath), "/usr/local/sbin", "/usr/sbin", "/sbin"]
+    [os.environ.get("PATH", os.defpath), "/usr/local/sbin", "/usr/sbin", "/sbin",
+     "/usr/lib/frr"]
 )
 
 

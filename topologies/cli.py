@@ -1,10 +1,13 @@
 """``nemo-lab``: bring a lab topology up, look at it, break it, tear it down.
 
     nemo-lab up fig1                 build topologies/fig1.yaml, start nemo-ha and nemo-mr
+    nemo-lab up fig2                 two anycast HA sites, eBGP between FRR routers
+    nemo-lab up scale --mrs 10       one HA and 10 MRs (generated: topologies/scale.py)
     nemo-lab status [--json]         nodes, daemons, the HA's and the MR's bindings
     nemo-lab exec lan1 ping -6 -c1 2001:db8:100::10
     nemo-lab fail mr-isp1            ip link set down on the MR side of the link
     nemo-lab heal mr-isp1
+    nemo-lab vtysh isp1 show bgp summary     FRR's vtysh on a bgp node
     nemo-lab down                    tear everything down (also after a crash)
     nemo-lab demo --out DIR          the whole story in one command (demo.json, demo.png)
 
@@ -49,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="return without waiting for the care-of addresses to be bound")
     up.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                     help="how long to wait for the bindings (default 30)")
+    up.add_argument("--mrs", type=int, metavar="N",
+                    help="scale only: number of mobile routers (default 10)")
+    up.add_argument("--uplinks", type=int, choices=(1, 2), metavar="{1,2}",
+                    help="scale only: uplinks per mobile router (default 1)")
 
     down = sub.add_parser("down", help="tear the current (or given) run down",
                           description="Stop nemo-mr (it de-registers), nemo-ha and the OVS "
@@ -69,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("node", metavar="NODE", help="node name from the topology (cn, lan1, mr...)")
     ex.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER,
                     help="the command and its arguments")
+
+    vt = sub.add_parser("vtysh", help="run an FRR vtysh command on a bgp node",
+                        description="Run `vtysh -c 'CMD'` against the FRR daemons of NODE (a "
+                                    "bgp node), e.g. `nemo-lab vtysh isp1 show bgp summary`.")
+    vt.add_argument("node", metavar="NODE", help="a bgp node of the topology (isp1, site1...)")
+    vt.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER, help="the vtysh command")
 
     for name, what in (("fail", "down"), ("heal", "up")):
         p = sub.add_parser(name, help="set a link %s (MR side)" % what,
@@ -111,18 +124,36 @@ def _print_status(status: dict) -> None:
     print("nodes:")
     for node, info in status["nodes"].items():
         extra = []
-        if node in status["processes"]:
-            p = status["processes"][node]
-            extra.append("pid %d %s" % (p["pid"], "running" if p["alive"] else "NOT RUNNING"))
+        for key, p in status["processes"].items():
+            if key == node or key.startswith(node + "."):
+                extra.append("%spid %d %s" % (key[len(node) + 1:] + " " if key != node else "",
+                                              p["pid"], "running" if p["alive"] else "NOT RUNNING"))
         if node in status["ovs"]:
             extra.append("OVS %s" % ("running" if status["ovs"][node] else "NOT RUNNING"))
         print("  %-6s %-7s %-16s %s%s" % (node, info["kind"], info["namespace"],
                                           "" if info["exists"] else "MISSING ",
                                           ", ".join(extra)))
+    for node, peers in status.get("bgp", {}).items():
+        print("  bgp %-6s %s" % (node, ", ".join("%s %s (AS %s, %s prefixes)" % (
+            peer, p.get("state"), p.get("remote_as"), p.get("prefixes_received"))
+            for peer, p in peers.items() if isinstance(p, dict))
+            or peers.get("error", "no sessions")))
     from topologies.demo import format_bindings
-    for ha, ha_status in status["ha"].items():
-        mr_status = next(iter(status["mr"].values()), {"bindings": []})
-        print(format_bindings(ha_status, mr_status))
+    if len(status["mr"]) > 2:
+        for ha, ha_status in status["ha"].items():
+            print("%s: %d mobile routers bound, %d care-of addresses" % (
+                ha, len(ha_status["bindings"]),
+                sum(len(e["care_of"]) for e in ha_status["bindings"])))
+        return
+    mr_status = next(iter(status["mr"].values()), {"bindings": []})
+    for i, (ha, ha_status) in enumerate(status["ha"].items()):
+        text = format_bindings(ha_status, mr_status)
+        if len(status["ha"]) > 1:  # each HA's bindings, the MR's once at the end
+            head, tail = text.split("mobile router bindings:", 1)
+            text = head.replace("home agent bindings:", "home agent %s bindings:" % ha).rstrip()
+            if i == len(status["ha"]) - 1:
+                text += "\nmobile router bindings:" + tail
+        print(text)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -133,14 +164,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     runner = Runner(args.base_dir)
     try:
         if args.command == "up":
+            params = {k: v for k, v in (("mrs", args.mrs), ("uplinks", args.uplinks))
+                      if v is not None}
             state = runner.up(args.topology, prefix=args.prefix, wait=not args.no_wait,
-                              timeout=args.timeout)
+                              timeout=args.timeout, **params)
             print("lab %s up: topology %s, run folder %s" % (state["prefix"], state["topology"],
                                                            state["run_dir"]))
+            if "bgp_converged_s" in state:
+                print("BGP: %d routers, sessions established and routes converged in %.2f s"
+                      % (len(state["bgp"]), state["bgp_converged_s"]))
             if "registration_s" in state:
+                coas = state["care_of"]
                 print("%d care-of addresses bound in %.2f s: %s"
-                      % (len(state["care_of"]), state["registration_s"],
-                         ", ".join(state["care_of"])))
+                      % (len(coas), state["registration_s"], ", ".join(coas[:8])
+                         + (", ..." if len(coas) > 8 else "")))
         elif args.command == "down":
             done = runner.down(args.prefix)
             print("\n".join(done) if done else "nothing to tear down")
@@ -155,6 +192,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 print("nemo-lab exec: give a command after the node", file=sys.stderr)
                 return 2
             return runner.exec(args.node, args.cmd, capture=False, timeout=None).returncode
+        elif args.command == "vtysh":
+            print(runner.vtysh(args.node, " ".join(args.cmd) or "show bgp summary"), end="")
         elif args.command in ("fail", "heal"):
             print(getattr(runner, args.command)(args.link))
         elif args.command == "demo":

@@ -2,10 +2,14 @@
 and compute the static routes of its plain routers.
 
 A topology file (see ``topologies/fig1.yaml``) has ``nodes`` (name -> settings with a
-``kind``: ``host``, ``router``, ``ha`` or ``mr``) and ``links`` (each with a ``name`` and
-two ``ends``: ``node``, ``interface``, optional ``addresses`` and, for an MR's LAN ports,
-``bridge``). A link with an ``uplink`` section is one of an MR's uplinks (name, priority,
-weight, care-of addresses). The graph has one vertex per node (attributes ``kind`` and
+``kind``: ``host``, ``router``, ``ha``, ``mr`` or ``bgp``) and ``links`` (each with a
+``name`` and two ``ends``: ``node``, ``interface``, optional ``addresses`` and, for an
+MR's LAN ports, ``bridge``). A link with an ``uplink`` section is one of an MR's uplinks
+(name, priority, weight, care-of addresses); a link with ``bgp: true`` carries a BGP
+session between its two ``bgp`` ends. A ``bgp`` node is a router running FRR (see
+``topologies/fig2.yaml`` and :mod:`topologies.frr`): ``asn``, ``router_id`` and
+``networks`` (prefixes it originates besides its connected ones, e.g. an HA site's
+anycast aggregate, which it routes to the ``ha`` node on one of its links). The graph has one vertex per node (attributes ``kind`` and
 ``settings``) and one edge per link (attributes ``link`` and ``ends``).
 
 Checks report every problem at once, each naming the file and the node or link::
@@ -17,7 +21,9 @@ Routes (:func:`router_routes`): every router gets a route to every prefix it is 
 attached to, via the next hop on the shortest path (only routers forward); an MR's
 prefixes (MNPs) and the home agent's home prefixes are routed towards the home agent's
 address. Hosts get a default route via their link's peer (a LAN host via the MR's LAN
-address); the home agent a default route via its uplink peer.
+address); the home agent a default route via its uplink peer. ``bgp`` nodes learn their
+routes over BGP; their only static routes (:func:`bgp_static_routes`) send each announced
+aggregate to the HA next to them. Plain and bgp routers do not mix in one topology.
 
     python -m topologies.model topologies/fig1.yaml      # check, print nodes and routes
 """
@@ -34,7 +40,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 import networkx as nx
 import yaml
 
-KINDS = ("host", "router", "ha", "mr")
+KINDS = ("host", "router", "ha", "mr", "bgp")
 #: The only address space a lab topology may use (RFC 3849, RFC 5737).
 DOCUMENTATION_PREFIXES = tuple(ipaddress.ip_network(p) for p in (
     "2001:db8::/32", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
@@ -51,6 +57,7 @@ _NODE_KEYS = {
     "ha": {"kind", "bridge", "uplink", "address", "home_prefixes", "limits", "openflow_port"},
     "mr": {"kind", "home_agent", "home_address", "prefixes", "spi", "key", "gre_key",
            "lifetime", "policy", "ha_policy", "lan"},
+    "bgp": {"kind", "asn", "router_id", "networks"},
 }
 _POLICIES = ("weighted", "active-backup")
 _HA_POLICIES = ("weighted", "priority")
@@ -89,6 +96,8 @@ class Link:
     name: str
     ends: Tuple[End, End]
     uplink: Optional[Uplink] = None
+    #: ``bgp: true``: the two (bgp) ends run an eBGP/iBGP session over this link.
+    bgp: bool = False
 
     def end(self, node: str) -> Optional[End]:
         return next((e for e in self.ends if e.node == node), None)
@@ -96,6 +105,18 @@ class Link:
     def peer(self, node: str) -> Optional[End]:
         a, b = self.ends
         return b if a.node == node else a if b.node == node else None
+
+
+@dataclass(frozen=True)
+class BgpSession:
+    """One BGP session of a ``bgp`` node, seen from that node."""
+
+    link: str
+    interface: str
+    local: Address
+    peer: Address
+    peer_node: str
+    peer_asn: int
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,26 @@ class Topology:
         lan = self.nodes[mr].get("lan") or {}
         return [l.peer(mr).node for l in self.links_of(mr)
                 if l.end(mr).bridge and l.end(mr).bridge == lan.get("interface")]
+
+    def bgp_sessions(self, node: str) -> List["BgpSession"]:
+        """The BGP sessions of a ``bgp`` node: one per link marked ``bgp: true``, over the
+        link's IPv6 addresses (else IPv4), in file order."""
+        sessions = []
+        for link in self.links_of(node):
+            if not link.bgp:
+                continue
+            mine, peer = link.end(node), link.peer(node)
+            for version in (6, 4):
+                local = next((a.ip for a in mine.addresses if a.version == version), None)
+                remote = next((a.ip for a in peer.addresses if a.version == version), None)
+                if local is not None and remote is not None:
+                    sessions.append(BgpSession(link.name, mine.interface, local, remote,
+                                               peer.node, self.nodes[peer.node].get("asn")))
+                    break
+        return sessions
+
+    def bgp_networks(self, node: str) -> List[Network]:
+        return [ipaddress.ip_network(str(p)) for p in self.nodes[node].get("networks") or []]
 
     def address_of(self, node: str, version: int = 6) -> Optional[Address]:
         """The node's first address of that family (an HA: its bridge address; an MR: LAN)."""
@@ -330,8 +371,10 @@ def _parse_link(check: _Checker, index: int, raw: Any, nodes: Dict[str, Dict[str
         check.fail(where + ".name", "%r is already the name of links[%d]" % (name, seen_links[name]))
     seen_links[name] = index
     for key in raw:
-        if key not in ("name", "ends", "uplink"):
-            check.fail("%s.%s" % (where, key), "unknown key (expected name, ends, uplink)")
+        if key not in ("name", "ends", "uplink", "bgp"):
+            check.fail("%s.%s" % (where, key), "unknown key (expected name, ends, uplink, bgp)")
+    if not isinstance(raw.get("bgp", False), bool):
+        check.fail(where + ".bgp", "must be true or false")
     raw_ends = raw.get("ends")
     if not isinstance(raw_ends, list) or len(raw_ends) != 2:
         check.fail(where + ".ends", "a link needs exactly two ends")
@@ -371,7 +414,7 @@ def _parse_link(check: _Checker, index: int, raw: Any, nodes: Dict[str, Dict[str
     uplink = None
     if raw.get("uplink") is not None:
         uplink = _parse_uplink(check, where + ".uplink", raw["uplink"])
-    return Link(name, (ends[0], ends[1]), uplink)
+    return Link(name, (ends[0], ends[1]), uplink, raw.get("bgp") is True)
 
 
 def _parse_uplink(check: _Checker, where: str, raw: Any) -> Optional[Uplink]:
@@ -524,6 +567,7 @@ def _check_nodes(check: _Checker, topo: Topology) -> None:
                         if host_addr.version == address.version and host_addr.network != address.network:
                             check.fail("links (%s)" % link.name, "%s %s is not on the LAN prefix %s"
                                        % (link.peer(mr).node, host_addr, address.network))
+    _check_bgp(check, topo, has)
     for host in has["host"]:
         mine = topo.links_of(host)
         if len(mine) != 1:
@@ -532,9 +576,110 @@ def _check_nodes(check: _Checker, topo: Topology) -> None:
             check.fail("links (%s)" % mine[0].name, "host %s end needs an address" % host)
 
 
+def _check_bgp(check: _Checker, topo: Topology, has: Dict[str, List[str]]) -> None:
+    """``bgp`` nodes (FRR routers) and the links marked ``bgp: true``."""
+    if has["bgp"] and has["router"]:
+        check.fail("nodes", "plain routers (%s) and bgp routers (%s) do not mix: static routes "
+                   "are not redistributed into BGP" % (", ".join(has["router"]),
+                                                       ", ".join(has["bgp"])))
+    router_ids: Dict[str, str] = {}
+    for node in has["bgp"]:
+        s, where = topo.nodes[node], "nodes.%s" % node
+        asn = s.get("asn")
+        if not isinstance(asn, int) or isinstance(asn, bool) or not 1 <= asn <= 0xFFFFFFFF:
+            check.fail(where + ".asn", "must be an integer 1..4294967295 (use 64512-65534 or "
+                       "4200000000-4294967294, private ASNs)")
+        try:
+            rid = ipaddress.IPv4Address(str(s.get("router_id")))
+        except ValueError:
+            check.fail(where + ".router_id", "%r is not an IPv4 address (like 192.0.2.1)"
+                       % (s.get("router_id"),))
+        else:
+            if str(rid) in router_ids:
+                check.fail(where + ".router_id", "%s is already the router-id of %s"
+                           % (rid, router_ids[str(rid)]))
+            router_ids[str(rid)] = node
+        attached = {a.network for l in topo.links_of(node) for a in l.end(node).addresses}
+        for j, value in enumerate(_list(check, where + ".networks", s.get("networks"))):
+            net = _network(check, "%s.networks[%d]" % (where, j), value)
+            if net is None or net in attached:
+                continue
+            if _ha_for_network(topo, node, net) is None:
+                check.fail("%s.networks[%d]" % (where, j), "%s is neither attached nor covers the "
+                           "home prefixes of an ha node on a link of %s: nothing to route it to"
+                           % (net, node))
+        if not topo.bgp_sessions(node) and any(l.bgp for l in topo.links_of(node)):
+            check.fail(where, "its bgp links have no address family in common with the peers")
+    for link in topo.links:
+        if not link.bgp:
+            continue
+        where = "links (%s).bgp" % link.name
+        kinds = [topo.kind(e.node) for e in link.ends]
+        if kinds != ["bgp", "bgp"]:
+            check.fail(where, "a BGP session needs two bgp nodes (the ends are %s)"
+                       % " and ".join(kinds))
+        elif not any(a.version == b.version for a in link.ends[0].addresses
+                     for b in link.ends[1].addresses):
+            check.fail(where, "the ends need addresses of one family for the session")
+    for ha in has["ha"]:
+        uplink = next((l for l in topo.links if l.name == topo.nodes[ha].get("uplink")), None)
+        if uplink is None or uplink.peer(ha) is None or topo.kind(uplink.peer(ha).node) != "bgp":
+            continue
+        site = uplink.peer(ha).node
+        nets = [ipaddress.ip_network(str(n)) for n in topo.nodes[site].get("networks") or []
+                if _quiet_network(n)]
+        routed = [str(p) for p in topo.nodes[ha].get("home_prefixes") or []]
+        routed += [str(p) for mr in has["mr"] if topo.nodes[mr].get("home_agent") == ha
+                   for p in topo.nodes[mr].get("prefixes") or []]
+        for prefix in routed:
+            net = _quiet_network(prefix)
+            if net is not None and not any(net.subnet_of(n) for n in nets
+                                           if n.version == net.version):
+                check.fail("nodes.%s" % ha, "%s is not inside a network that %s announces (%s): "
+                           "nobody would route it to the HA"
+                           % (net, site, ", ".join(str(n) for n in nets) or "none"))
+
+
+def _quiet_network(value: Any) -> Optional[Network]:
+    try:
+        return ipaddress.ip_network(str(value))
+    except ValueError:
+        return None
+
+
+def _ha_for_network(topo: Topology, node: str, net: Network) -> Optional[str]:
+    """The ha node on a link of ``node`` whose home prefixes are all inside ``net``."""
+    for link in topo.links_of(node):
+        peer = link.peer(node).node
+        if topo.kind(peer) != "ha":
+            continue
+        prefixes = [_quiet_network(p) for p in topo.nodes[peer].get("home_prefixes") or []]
+        if prefixes and all(p is not None and p.version == net.version and p.subnet_of(net)
+                            for p in prefixes):
+            return peer
+    return None
+
+
 # ---------------------------------------------------------------------------------------
 # routes
 # ---------------------------------------------------------------------------------------
+
+def bgp_static_routes(topo: Topology) -> Dict[str, List[Route]]:
+    """Kernel routes of ``bgp`` nodes: each announced network that is not attached goes to
+    the HA next to the node (an HA site's aggregate); the rest is learnt over BGP."""
+    routes: Dict[str, List[Route]] = {}
+    for node in topo.nodes_of("bgp"):
+        attached = {a.network for l in topo.links_of(node) for a in l.end(node).addresses}
+        mine = []
+        for net in topo.bgp_networks(node):
+            ha = None if net in attached else _ha_for_network(topo, node, net)
+            if ha is not None:
+                hop = _via(topo, node, ha, net.version)
+                if hop is not None:
+                    mine.append(Route(str(net), hop.via, hop.dev))
+        routes[node] = mine
+    return routes
+
 
 def attached_prefixes(topo: Topology) -> Dict[Network, set]:
     """Prefix -> the nodes that have an address on it (HA addresses included)."""
@@ -633,7 +778,16 @@ def describe(topo: Topology) -> str:
             extra = "  [uplink %s: %s]" % (link.uplink.name,
                                            ", ".join(str(c) for c in link.uplink.care_of))
         lines.append("  link %-10s %s%s" % (link.name, ends, extra))
-    for node, routes in sorted({**router_routes(topo), **default_routes(topo)}.items()):
+    for node in topo.nodes_of("bgp"):
+        s = topo.nodes[node]
+        lines.append("  bgp   %-6s AS %s router-id %s announces %s" % (
+            node, s.get("asn"), s.get("router_id"),
+            ", ".join(["connected"] + [str(n) for n in topo.bgp_networks(node)])))
+        for b in topo.bgp_sessions(node):
+            lines.append("  bgp   %-6s neighbor %s (%s, AS %s) over %s" % (
+                node, b.peer, b.peer_node, b.peer_asn, b.link))
+    static = {**router_routes(topo), **default_routes(topo), **bgp_static_routes(topo)}
+    for node, routes in sorted(static.items()):
         for r in routes:
             lines.append("  route %-6s %s via %s dev %s" % (node, r.dst, r.via, r.dev))
     return "\n".join(lines)

@@ -5,7 +5,11 @@ primitives: one namespace per node, veths with addresses, static routes (compute
 the graph), forwarding on routers and the MR, a Linux bridge for the MR's LAN, a private
 OVS for every ``ha`` and ``mr`` node, the HA bridge with ``nemo-ha`` and ``nemo-mr``
 (configurations written from the topology), and the care-of addresses on ``br-upN`` once
-the MR agent has created those bridges (as an ISP's autoconfiguration would).
+the MR agent has created those bridges (as an ISP's autoconfiguration would). A ``bgp``
+node runs FRR (zebra + bgpd, :mod:`topologies.frr`, run folder ``<run>/frr-<node>/``);
+``up`` waits until every session is Established and the routes converged before it
+starts the MR agents. ``up("scale", mrs=N)`` builds the generated topology of
+:mod:`topologies.scale`.
 
 Everything lives under a base directory (``$NEMO_FABRIC_LAB_DIR``, default
 ``/tmp/nemo-lab``)::
@@ -39,12 +43,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
 from topologies.lab import BASE_DIR_ENV, Lab, cleanup_leftovers
-from topologies.model import Topology, default_routes, load, parse, router_routes
+from topologies import frr
+from topologies.model import (Topology, bgp_static_routes, default_routes, load, parse,
+                              router_routes)
 from topologies.netns import Namespace, list_netns, validate_prefix
 from topologies.ovs import OvsInstance
 from topologies.procs import LabError, kill_pids, pid_cmdline, wait_until
@@ -109,15 +115,17 @@ class Runner:
 
     # -- up ----------------------------------------------------------------------------
     def up(self, topology: Union[str, Path, Topology], *, prefix: Optional[str] = None,
-           wait: bool = True, timeout: float = 30.0) -> Dict[str, Any]:
-        """Build ``topology`` (a name like ``fig1``, a file, or a loaded Topology).
+           wait: bool = True, timeout: float = 30.0, **params: Any) -> Dict[str, Any]:
+        """Build ``topology`` (a name like ``fig1``, a file, or a loaded Topology;
+        ``scale`` is generated, with ``params`` such as ``mrs=10``: see
+        :mod:`topologies.scale`).
 
         With ``wait`` it returns once the HA has bound every care-of address of the
         topology (``registration_s`` in the state: from the MR agent's start). On any
         failure everything built so far is torn down and a RunnerError (with the tail of
         the daemons' logs) is raised.
         """
-        topo = topology if isinstance(topology, Topology) else load(topology)
+        topo = topology if isinstance(topology, Topology) else load_topology(topology, **params)
         current = self.current_prefix()
         if current is not None and any(n.startswith(current) for n in list_netns()):
             raise RunnerError("lab %s is already up under %s: `nemo-lab down` first"
@@ -134,6 +142,7 @@ class Runner:
             "care_of": topo.all_care_of(), "ha_nodes": topo.nodes_of("ha"),
             "mr_nodes": topo.nodes_of("mr"),
             "ha_bridges": {ha: topo.nodes[ha]["bridge"] for ha in topo.nodes_of("ha")},
+            "bgp": {},
         }
         (run_dir / "topology.yaml").write_text(yaml.safe_dump(topo.raw, sort_keys=False))
         self._save(state)
@@ -165,7 +174,7 @@ class Runner:
             ns[node] = lab.namespace(node)
             state["namespaces"][node] = ns[node].name
         self._save(state)
-        for node in topo.nodes_of("router") + topo.nodes_of("mr"):
+        for node in topo.nodes_of("router") + topo.nodes_of("bgp") + topo.nodes_of("mr"):
             ns[node].enable_forwarding()
         for mr in topo.nodes_of("mr"):
             lan = topo.nodes[mr].get("lan")
@@ -191,15 +200,84 @@ class Runner:
             if lan:
                 ns[mr].link_up(lan["interface"])
                 ns[mr].add_addr(lan["interface"], lan["address"])
-        for node, routes in {**router_routes(topo), **default_routes(topo)}.items():
+        static = {**router_routes(topo), **default_routes(topo), **bgp_static_routes(topo)}
+        for node, routes in static.items():
             if topo.kind(node) == "ha":
                 continue  # after its bridge exists
             for route in routes:
                 ns[node].add_route(route.dst, via=route.via, dev=route.dev)
+        for node in topo.nodes_of("bgp"):
+            self._start_bgp(lab, topo, node, ns[node], state, run_dir)
         for ha in topo.nodes_of("ha"):
             self._start_ha(lab, topo, ha, ns[ha], state, run_dir)
-        for mr in topo.nodes_of("mr"):
-            self._start_mr(lab, topo, mr, ns[mr], state, run_dir)
+        if topo.nodes_of("bgp"):
+            self.wait_bgp(topo, state, timeout=30)
+        # Start every MR agent, then wait for their bridges (many MRs start in parallel).
+        finish = [self._start_mr(lab, topo, mr, ns[mr], state, run_dir)
+                  for mr in topo.nodes_of("mr")]
+        for step in finish:
+            step()
+
+    # -- FRR --------------------------------------------------------------------------------
+    def _start_bgp(self, lab: Lab, topo: Topology, node: str, ns: Namespace,
+                   state: Dict[str, Any], run_dir: Path) -> None:
+        """zebra + bgpd in ``node``'s namespace, private sockets in ``<run>/frr-<node>/``."""
+        rundir = run_dir / ("frr-%s" % node)
+        frr.prepare_rundir(rundir, topo, node)
+        state["bgp"][node] = str(rundir)
+        self._save(state)
+        for daemon, ready in (("zebra", "zserv.api"), ("bgpd", "bgpd.vty")):
+            argv = frr.daemon_argv(daemon, rundir)
+            proc = self._process(lab, ns, "%s.%s" % (node, daemon), argv,
+                                 run_dir / ("%s.%s.log" % (node, daemon)), state)
+            frr.wait_file(rundir / ready, 15, proc, "%s on %s" % (daemon, node))
+
+    def wait_bgp(self, topo: Topology, state: Dict[str, Any], timeout: float = 30.0) -> float:
+        """Wait until every BGP session is Established and every bgp node has a route to
+        every announced network and HA address (converged); returns the seconds waited."""
+        start = time.monotonic()
+        wanted = sorted({str(n) for b in topo.nodes_of("bgp") for n in topo.bgp_networks(b)}
+                        | {str(topo.ha_address(ha).network) for ha in topo.nodes_of("ha")})
+
+        def converged() -> bool:
+            for node in topo.nodes_of("bgp"):
+                peers = self.bgp_summary(node, state)
+                if len(peers) != len(topo.bgp_sessions(node)) or any(
+                        p.get("state") != "Established" for p in peers.values()):
+                    return False
+                ns = self.namespace(node, state)
+                for prefix in wanted:
+                    out = ns.run("ip", "-6" if ":" in prefix else "-4", "route", "show",
+                                 "match", prefix, check=False).stdout
+                    if not any(line.split()[0] == prefix for line in out.splitlines()
+                               if line.strip()):
+                        return False
+            return True
+        wait_until(converged, timeout, "the BGP sessions to establish and the routes to "
+                   "converge (see `nemo-lab vtysh NODE show bgp summary`)")
+        state["bgp_converged_s"] = round(time.monotonic() - start, 3)
+        self._save(state)
+        return time.monotonic() - start
+
+    def _frr_node(self, node: str, state: Optional[Dict[str, Any]]) -> Tuple[Namespace, Path]:
+        state = state or self.state()
+        if node not in state.get("bgp", {}):
+            raise RunnerError("node %s is not a bgp node (bgp nodes: %s)"
+                              % (node, ", ".join(state.get("bgp", {})) or "none"))
+        return self.namespace(node, state), Path(state["bgp"][node])
+
+    def vtysh(self, node: str, command: str, state: Optional[Dict[str, Any]] = None) -> str:
+        """``vtysh -c COMMAND`` against the FRR daemons of bgp node ``node``."""
+        return frr.vtysh(*self._frr_node(node, state), command)
+
+    def bgp_summary(self, node: str, state: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Peer address -> FRR's summary of the session (``state``, ``pfxRcd``...)."""
+        return frr.bgp_summary(*self._frr_node(node, state))
+
+    def bgp_route(self, node: str, prefix: str, state: Optional[Dict[str, Any]] = None
+                  ) -> Dict[str, Any]:
+        """bgpd's best path to ``prefix`` at ``node`` (as_path, next_hop, number of paths)."""
+        return frr.bgp_route(*self._frr_node(node, state), prefix)
 
     def _start_ha(self, lab: Lab, topo: Topology, ha: str, ns: Namespace,
                   state: Dict[str, Any], run_dir: Path) -> None:
@@ -249,7 +327,9 @@ class Runner:
             raise RunnerError("nemo-ha on %s exited with %s" % (ha, proc.returncode))
 
     def _start_mr(self, lab: Lab, topo: Topology, mr: str, ns: Namespace,
-                  state: Dict[str, Any], run_dir: Path) -> None:
+                  state: Dict[str, Any], run_dir: Path) -> Callable[[], None]:
+        """Start the MR's OVS and agent; returns the step that waits for its bridges and
+        adds the care-of addresses."""
         m = topo.nodes[mr]
         ovs = lab.ovs(ns)
         state["ovs"][mr] = str(ovs.rundir)
@@ -276,34 +356,44 @@ class Runner:
         }
         config_path = run_dir / ("%s.yaml" % mr)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        state["mr_started"] = time.time()
+        state.setdefault("mr_started", time.time())
         proc = self._daemon(lab, ns, mr, "mr_agent.cli", config_path, state, run_dir)
         bridges = ["br-up%d" % (i + 1) for i in range(len(uplinks))]
-        wait_until(lambda: all(ns.link_exists(b) for b in bridges) or proc.poll() is not None,
-                   30, "nemo-mr on %s to create %s" % (mr, ", ".join(bridges)))
-        if proc.poll() is not None:
-            raise RunnerError("nemo-mr on %s exited with %s" % (mr, proc.returncode))
-        # As an ISP's autoconfiguration would: the CoAs appear on the uplink bridges.
-        for bridge, link in zip(bridges, uplinks):
-            plen = next(a.network.prefixlen for a in link.peer(mr).addresses
-                        if a.version == link.uplink.care_of[0].version)
-            for coa in link.uplink.care_of:
-                ns.add_addr(bridge, "%s/%d" % (coa, plen))
-        state.setdefault("uplink_bridges", {})[mr] = {
-            l.name: {"bridge": b, "uplink": l.uplink.name, "care_of": [str(c) for c in l.uplink.care_of]}
-            for b, l in zip(bridges, uplinks)}
-        self._save(state)
+
+        def finish() -> None:
+            wait_until(lambda: all(ns.link_exists(b) for b in bridges) or proc.poll() is not None,
+                       30, "nemo-mr on %s to create %s" % (mr, ", ".join(bridges)))
+            if proc.poll() is not None:
+                raise RunnerError("nemo-mr on %s exited with %s" % (mr, proc.returncode))
+            # As an ISP's autoconfiguration would: the CoAs appear on the uplink bridges.
+            for bridge, link in zip(bridges, uplinks):
+                plen = next(a.network.prefixlen for a in link.peer(mr).addresses
+                            if a.version == link.uplink.care_of[0].version)
+                for coa in link.uplink.care_of:
+                    ns.add_addr(bridge, "%s/%d" % (coa, plen))
+            state.setdefault("uplink_bridges", {})[mr] = {
+                l.name: {"bridge": b, "uplink": l.uplink.name,
+                         "care_of": [str(c) for c in l.uplink.care_of]}
+                for b, l in zip(bridges, uplinks)}
+            self._save(state)
+        return finish
 
     def _daemon(self, lab: Lab, ns: Namespace, node: str, module: str, config: Path,
                 state: Dict[str, Any], run_dir: Path) -> "subprocess.Popen[bytes]":
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
-        log_path = run_dir / ("%s.log" % node)
+        argv = [sys.executable, "-m", module, "--config", str(config), "--log-level", "DEBUG"]
+        return self._process(lab, ns, node, argv, run_dir / ("%s.log" % node), state, env=env)
+
+    def _process(self, lab: Lab, ns: Namespace, key: str, argv: List[str], log_path: Path,
+                 state: Dict[str, Any], env: Optional[Dict[str, str]] = None
+                 ) -> "subprocess.Popen[bytes]":
+        """Start ``argv`` in ``ns`` (stopped by the Lab on a failed up) and record it in the
+        state (``down`` stops it from there)."""
         with open(log_path, "ab") as handle:
-            argv = [sys.executable, "-m", module, "--config", str(config), "--log-level", "DEBUG"]
             proc = lab.popen(ns, *argv, stdout=handle, stderr=subprocess.STDOUT, env=env)
-        state["processes"][node] = {"pid": proc.pid, "argv": argv, "log": str(log_path),
-                                    "namespace": ns.name}
+        state["processes"][key] = {"pid": proc.pid, "argv": argv, "log": str(log_path),
+                                   "namespace": ns.name}
         self._save(state)
         return proc
 
@@ -443,7 +533,16 @@ class Runner:
             "processes": procs, "ovs": ovs,
             "ha": {ha: self.ha_status(state, ha) for ha in state["ha_nodes"]},
             "mr": {mr: self.mr_status(state, mr) for mr in state["mr_nodes"]},
+            "bgp": {node: self._bgp_status(node, state) for node in state.get("bgp", {})},
         }
+
+    def _bgp_status(self, node: str, state: Dict[str, Any]) -> Dict[str, Any]:
+        try:
+            return {peer: {"state": info.get("state"), "prefixes_received": info.get("pfxRcd"),
+                           "remote_as": info.get("remoteAs")}
+                    for peer, info in self.bgp_summary(node, state).items()}
+        except LabError as exc:
+            return {"error": str(exc).splitlines()[0]}
 
     # -- down ---------------------------------------------------------------------------------
     def down(self, prefix: Optional[str] = None, timeout: float = 5.0) -> List[str]:
@@ -472,6 +571,13 @@ class Runner:
                     done.append("%s (pid %d) survived SIGKILL" % (node, pid))
                 else:
                     done.append("stopped %s (pid %d)" % (node, pid))
+            for node, rundir in state.get("bgp", {}).items():
+                # The daemons' own pid files (the same pids as above, unless a daemon
+                # restarted itself): anything left is stopped here.
+                pids = [p for p in (frr.read_pid(Path(rundir) / ("%s.pid" % d))
+                                    for d in ("bgpd", "zebra")) if p is not None]
+                if kill_pids(pids, must_contain=marker, timeout=timeout):
+                    done.append("FRR of %s survived SIGKILL" % node)
             for node, rundir in state["ovs"].items():
                 try:
                     OvsInstance(Namespace(state["namespaces"][node]), rundir).stop()
@@ -522,3 +628,13 @@ def _json(path: Path, default: Dict[str, Any]) -> Dict[str, Any]:
 def _packets(flow: str) -> int:
     m = re.search(r"n_packets=(\d+)", flow)
     return int(m.group(1)) if m else 0
+
+
+def load_topology(name: Union[str, Path], **params: Any) -> Topology:
+    """A topology by name or file; ``scale`` is generated (``params``: mrs, uplinks...)."""
+    if str(name) == "scale":
+        from topologies.scale import scale_topology
+        return scale_topology(**params)
+    if params:
+        raise RunnerError("topology %s takes no parameters (got %s)" % (name, ", ".join(params)))
+    return load(name)
