@@ -72,10 +72,12 @@ class HomeAgentConfig:
         return self.addresses[0]
 
     def router_by_home_address(self, home: IPv6Address) -> Optional[MobileRouterConfig]:
-        for router in self.mobile_routers:
-            if router.home_address == home:
-                return router
-        return None
+        """The MR with this home address (a dict lookup: this runs for every BU)."""
+        index = self.__dict__.get("_by_home")
+        if index is None:
+            index = {router.home_address: router for router in self.mobile_routers}
+            object.__setattr__(self, "_by_home", index)  # frozen dataclass: cache once
+        return index.get(home)
 
 
 def default_gre_key(name: str) -> int:

@@ -201,6 +201,8 @@ class HomeAgentCore:
 
     def _router_changes(self, name: str, old: Optional[RouterBinding],
                         new: Optional[RouterBinding]) -> Changes:
+        if _forwarding(old) == _forwarding(new):
+            return Changes()  # a refresh: same CoAs, keys and prefixes, nothing to compile
         router, gid = self.routers[name], self.group_ids[name]
         assert self.ports is not None
         changes = diff_partial(pipeline.compile_router(router, new, gid, self.ports),
@@ -318,6 +320,14 @@ class HomeAgentCore:
             } for e in self.cache],
             "counters": self.counters.as_dict(),
         }
+
+
+def _forwarding(entry: Optional[RouterBinding]) -> Optional[Tuple]:
+    """What the switch state of one MR depends on (lifetimes and sequences do not)."""
+    if entry is None or not entry.care_of:
+        return None
+    return (entry.prefixes, entry.home_address, entry.downlink_key,
+            tuple((b.bid, b.care_of, b.priority) for b in entry.care_of))
 
 
 def _frame(reply_to: Tuple[int, bytes, bytes], ip_packet: bytes) -> Frame:

@@ -26,6 +26,7 @@ from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISP
 CONFIG_ENV = "NEMO_HA_CONFIG"
 STATS_EVERY_TICKS = 5
 NEIGHBOR_EVERY_TICKS = 2
+STATUS_EVERY_SECONDS = 10.0  # the status file is also rewritten after every change
 
 
 class EventTick(event.EventBase):
@@ -59,6 +60,7 @@ class HomeAgent(BaseApp):
         self._barriers: Dict[int, Work] = {}  # final barrier xid -> work
         self._failed: set = set()
         self._ticks = 0
+        self._status_due = 0.0
         self._stop = hub.Event()
         self._timer = hub.spawn(self._tick_loop)
 
@@ -82,13 +84,16 @@ class HomeAgent(BaseApp):
         self._persist(now)
 
     def _persist(self, now: float) -> None:
-        if self.config.state_file and self.core.dirty:
+        changed, self.core.dirty = self.core.dirty, False
+        if self.config.state_file and changed:
             statefile.save(self.config.state_file, list(self.core.cache),
                            self.core.handler.last_timestamps, self.core.next_hop_mac, now,
                            time.time(), self.core.group_ids)
-            self.core.dirty = False
-        if self.config.status_file:
+        # The status lists every binding: rewrite it after changes, else only now and then
+        # (at thousands of bindings it costs a noticeable share of a core).
+        if self.config.status_file and (changed or now >= self._status_due):
             _write_json(self.config.status_file, self.core.status(now))
+            self._status_due = now + STATUS_EVERY_SECONDS
 
     def close(self) -> None:
         self._stop.set()
