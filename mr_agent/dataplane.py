@@ -71,6 +71,7 @@ class OvsDataPlane(DataPlane):
         self._routes: Dict[int, Tuple[str, str]] = {}  # BID -> (route args) installed
         self._rules: Dict[str, int] = {}  # CoA -> kernel table
         self._coa_flows: Dict[int, str] = {}  # BID -> CoA with flows installed
+        self._uplink_of: Dict[int, str] = {}  # BID -> its uplink
         self.tun_mac = ""
 
     # -- names ---------------------------------------------------------------------------
@@ -158,7 +159,8 @@ class OvsDataPlane(DataPlane):
         # After an agent restart the route is still there: adding it again fails harmlessly.
         self._cmd(*self.appctl, "ovs/route/add", f"{home}/{plen}", up_br, str(gateway),
                   f"pkt_mark={bid}", check=False)
-        self._routes[bid] = (f"{home}/{plen}", f"pkt_mark={bid}")
+        self._routes[bid] = (f"{home}/{plen}", f"pkt_mark={bid}", up_br, str(gateway))
+        self._uplink_of[bid] = name
         family, src, proto = ("ipv6", "ipv6_src", "ipv6,nw_proto=47") if coa.version == 6 \
             else ("ip", "nw_src", "ip,nw_proto=47")
         dst = "ipv6_dst" if coa.version == 6 else "nw_dst"
@@ -180,9 +182,18 @@ class OvsDataPlane(DataPlane):
     def _forget(self, bid: int) -> None:
         coa_text = self._coa_flows.pop(bid)
         coa = ipaddress.ip_address(coa_text)
+        uplink = self._uplink_of.pop(bid, None)
         route = self._routes.pop(bid, None)
         if route is not None:
             self._cmd(*self.appctl, "ovs/route/del", route[0], route[1], check=False)
+        # OVS fixes a route's source when the route is added (the bridge's newest address):
+        # if that was this CoA, the other CoAs' routes on its uplink now name a source that
+        # is gone and every packet they carry is lost. Add them again to renew it.
+        for other, name in self._uplink_of.items():
+            if name == uplink and other in self._routes:
+                prefix, mark, bridge, gateway = self._routes[other]
+                self._cmd(*self.appctl, "ovs/route/del", prefix, mark, check=False)
+                self._cmd(*self.appctl, "ovs/route/add", prefix, bridge, gateway, mark)
         tun_dst = "tun_ipv6_dst" if coa.version == 6 else "tun_dst"
         self._ofctl("del-flows", self.bridge, f"in_port={GRE_PORT},ipv6,{tun_dst}={coa}",
                     check=False)

@@ -115,6 +115,20 @@ def test_a_recovered_uplink_is_registered_and_used_again(lab):
                              CN_HOST, check=False).returncode == 0
 
 
+def test_losing_one_care_of_address_keeps_the_other_on_its_uplink_working(lab):
+    """The address OVS chose as the source of the uplink's tunnel routes disappears: the
+    agent must renew the routes of the care-of addresses left (a::101 was added last)."""
+    lab.ns["mr"].del_addr("br-up1", "2001:db8:a::101/64")
+    wait_until(lambda: "2001:db8:a::101" not in lab.ha_care_of(), 5,
+               "the home agent to drop 2001:db8:a::101")
+    for name in ("lan", "cn"):
+        target = CN_HOST if name == "lan" else LAN_HOST
+        assert lab.ns[name].run("ping", "-6", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1",
+                                target, check=False).returncode == 0
+    lab.ns["mr"].add_addr("br-up1", "2001:db8:a::101/64")
+    wait_until(lambda: lab.ha_care_of() == sorted(ALL_COAS), 10, "a::101 to be bound again")
+
+
 def test_an_agent_restart_keeps_the_bids_and_the_traffic(lab):
     bids = {b["care_of"]: b["bid"] for b in lab.mr_status()["bindings"]}
 

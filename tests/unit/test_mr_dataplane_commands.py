@@ -124,3 +124,21 @@ def test_a_missing_gateway_is_a_clear_error():
     plane.uplinks["isp1"] = (0, tree_config.uplinks[0].__class__("isp1", "up1"))
     with pytest.raises(DataPlaneError, match="gateway"):
         plane.sync_care_of({("isp1", ipaddress.ip_address("2001:db8:a::100")): 1})
+
+
+def test_forgetting_a_care_of_address_renews_the_routes_of_its_uplink_neighbours():
+    """OVS keeps the source it chose when a route was added; if that address goes, the
+    other marks of the uplink must be re-added (found by the dataplane benchmark)."""
+    run = Recorder()
+    plane = OvsDataPlane(config(), run)
+    plane.tun_mac = "02:00:00:00:03:03"
+    a100, a101 = ipaddress.ip_address("2001:db8:a::100"), ipaddress.ip_address("2001:db8:a::101")
+    b100 = ipaddress.ip_address("2001:db8:b::100")
+    plane.sync_care_of({("isp1", a100): 1, ("isp1", a101): 2, ("isp2", b100): 3})
+    run.commands.clear()
+    plane.sync_care_of({("isp1", a100): 1, ("isp2", b100): 3})
+    routes = [c for c in run.commands if "ovs/route/" in c]
+    assert routes == [
+        "ovs-appctl ovs/route/del 2001:db8:ffff::1/128 pkt_mark=2",
+        "ovs-appctl ovs/route/del 2001:db8:ffff::1/128 pkt_mark=1",
+        "ovs-appctl ovs/route/add 2001:db8:ffff::1/128 br-up1 2001:db8:a::1 pkt_mark=1"]
