@@ -59,17 +59,11 @@ if _app_manager is not None:
 
 
 def main(argv=None):
+    from ryu_apps.launcher import patch_event_library, serve
+
+    hub = patch_event_library()
     import argparse
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    from os_ken.lib import hub
-    hub.patch(thread=False)
     import logging
-    import signal
-
-    from os_ken import cfg
-    from os_ken.base import app_manager
 
     parser = argparse.ArgumentParser(prog="python -m bench.echo_app")
     parser.add_argument("--host", default="127.0.0.1")
@@ -78,23 +72,7 @@ def main(argv=None):
     logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         level=logging.WARNING)
     logging.getLogger("nemo").setLevel(logging.INFO)
-    cfg.CONF(args=["--ofp-listen-host", args.host, "--ofp-tcp-listen-port", str(args.port)],
-             project="os_ken", default_config_files=[])
-    manager = app_manager.AppManager.get_instance()
-    manager.load_apps([APP_MODULE])
-    contexts = manager.create_contexts()
-    services = list(manager.instantiate_apps(**contexts))
-
-    def _terminate(signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        hub.joinall(services)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        manager.close()
+    serve(hub, APP_MODULE, args.host, args.port)
     return 0
 
 

@@ -28,7 +28,6 @@ Targets: largest gap <= 50 ms for a link failure, <= 300 ms for a silent failure
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import struct
 import subprocess
@@ -52,21 +51,10 @@ _SIZE = struct.calcsize(_FORMAT)
 
 def receive(port: int, seconds: float) -> Dict[str, Any]:
     """Every arrival per flow as [arrival time, send time], both time.time()."""
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind(("::", port))
-    sock.settimeout(0.2)
-    end = time.monotonic() + seconds
-    flows: Dict[str, List[Tuple[float, float]]] = {}
-    while time.monotonic() < end:
-        try:
-            data = sock.recv(64)
-        except socket.timeout:
-            continue
-        if len(data) >= _SIZE:
-            flow, _, sent = struct.unpack(_FORMAT, data[:_SIZE])
-            flows.setdefault(str(flow), []).append((time.time(), sent))
-    return {"flows": flows}
+    from topologies.probe import collect
+
+    return {"flows": {str(flow): [(arrived, sent) for arrived, _, sent in got]
+                      for flow, got in collect(port, seconds).items()}}
 
 
 def largest_gap(flows: Dict[str, List[Tuple[float, float]]], flow_count: int

@@ -47,23 +47,60 @@ def check(path):
     return 0
 
 
-def run(path, log_level, log_file):
-    """Run the home agent until interrupted (SIGINT/SIGTERM)."""
+def patch_event_library():
+    """Patch the framework's event library; call it before importing anything else.
+
+    Returns the framework's ``hub``. eventlet's own deprecation notice is silenced
+    (os-ken 4 moves away from it).
+    """
     import warnings
 
-    # eventlet announces its own deprecation on import; os-ken 4 moves away from it.
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    try:  # the event library must be patched before anything else is imported
+    try:
         from os_ken.lib import hub
     except ImportError:  # Ryu on Python 3.9
         from ryu.lib import hub
     hub.patch(thread=False)
-    import logging
+    return hub
+
+
+def serve(hub, app_module, host, port, on_started=None):
+    """Run ``app_module`` with an OpenFlow listener until SIGINT/SIGTERM, then close it.
+
+    The framework's AppManager is driven directly (load, create contexts, instantiate,
+    join the services, close) - not ``run_apps``, which fails on Ctrl-C on os-ken 4.
+    """
     import signal
 
-    from ryu_apps.config import ConfigError, load_config
     from ryu_apps.framework import PROJECT, app_manager, cfg
 
+    cfg.CONF(args=["--ofp-listen-host", host, "--ofp-tcp-listen-port", str(port)],
+             project=PROJECT, default_config_files=[])
+    manager = app_manager.AppManager.get_instance()
+    manager.load_apps([app_module])
+    contexts = manager.create_contexts()
+    services = list(manager.instantiate_apps(**contexts))
+    if on_started is not None:
+        on_started()
+
+    def _terminate(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        hub.joinall(services)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        manager.close()
+
+
+def run(path, log_level, log_file):
+    """Run the home agent until interrupted (SIGINT/SIGTERM)."""
+    hub = patch_event_library()
+    import logging
+
+    from ryu_apps.config import ConfigError, load_config
     from ryu_apps.validate import print_problems
 
     try:
@@ -77,27 +114,12 @@ def run(path, log_level, log_file):
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("nemo").setLevel(log_level)
+    log = logging.getLogger("nemo.ha")
     os.environ["NEMO_HA_CONFIG"] = os.path.abspath(path)
-    cfg.CONF(args=["--ofp-listen-host", config.listen_host,
-                   "--ofp-tcp-listen-port", str(config.listen_port)],
-             project=PROJECT, default_config_files=[])
-    manager = app_manager.AppManager.get_instance()
-    manager.load_apps([APP_MODULE])
-    contexts = manager.create_contexts()
-    services = list(manager.instantiate_apps(**contexts))
-    logging.getLogger("nemo.ha").info("nemo-ha running: OpenFlow on %s:%d, config %s",
-                                      config.listen_host, config.listen_port, path)
-
-    def _terminate(signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        hub.joinall(services)
-    except KeyboardInterrupt:
-        logging.getLogger("nemo.ha").info("nemo-ha stopping")
-    finally:
-        manager.close()
+    serve(hub, APP_MODULE, config.listen_host, config.listen_port,
+          on_started=lambda: log.info("nemo-ha running: OpenFlow on %s:%d, config %s",
+                                      config.listen_host, config.listen_port, path))
+    log.info("nemo-ha stopping")
     return 0
 
 

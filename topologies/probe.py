@@ -57,22 +57,31 @@ def send(dsts: Sequence[str], port: int, rate: float, seconds: float,
     return sent
 
 
-def receive(port: int, seconds: float) -> Dict[str, Any]:
-    """Receive on UDP ``port`` (IPv6 and IPv4) for ``seconds``; a summary as a dict."""
+def collect(port: int, seconds: float) -> Dict[int, List[Tuple[float, int, float]]]:
+    """Every probe received on UDP ``port`` (IPv6 and IPv4) for ``seconds``, per flow:
+    (arrival time, sequence number, send time)."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sock.bind(("::", port))
     sock.settimeout(0.2)
     end = time.monotonic() + seconds
-    arrivals: Dict[int, List[Tuple[float, int]]] = {}
+    arrivals: Dict[int, List[Tuple[float, int, float]]] = {}
     while time.monotonic() < end:
         try:
             data = sock.recv(64)
         except socket.timeout:
             continue
         if len(data) >= _SIZE:
-            flow, seq, _ = struct.unpack(_FORMAT, data[:_SIZE])
-            arrivals.setdefault(flow, []).append((time.time(), seq))
+            flow, seq, sent = struct.unpack(_FORMAT, data[:_SIZE])
+            arrivals.setdefault(flow, []).append((time.time(), seq, sent))
+    return arrivals
+
+
+def receive(port: int, seconds: float) -> Dict[str, Any]:
+    """Receive on UDP ``port`` (IPv6 and IPv4) for ``seconds``; a summary as a dict."""
+    arrivals = {flow: [(t, seq) for t, seq, _ in got]
+                for flow, got in collect(port, seconds).items()}
     flows = {}
     for flow, got in sorted(arrivals.items()):
         gaps = [(b[0] - a[0], a[0]) for a, b in zip(got, got[1:])]
