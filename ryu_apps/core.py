@@ -16,7 +16,7 @@ import ipaddress
 import itertools
 import logging
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import mip6
 from mip6.constants import BaStatus
@@ -51,7 +51,6 @@ class Work:
     new_entry: Optional[RouterBinding] = None
     old_entry: Optional[RouterBinding] = None
     on_success: List[Frame] = field(default_factory=list)
-    on_failure: List[Frame] = field(default_factory=list)
     received: float = 0.0
     reply_to: Optional[Tuple[int, bytes, bytes]] = None  # port, peer MAC, our MAC
     startup: bool = False  # the first reconcile after a connection
@@ -181,12 +180,14 @@ class HomeAgentCore:
         if verdict.changes_cache:
             work.old_entry, work.new_entry = verdict.old, verdict.new
             work.changes = self._router_changes(verdict.router, verdict.old, verdict.new)
-            work.on_failure = [_frame(reply_to, self._failure_reply(packet, verdict))]
             self._busy[verdict.router] = work
         return [work]
 
-    def _failure_reply(self, packet: SignallingPacket, verdict: Verdict) -> bytes:
-        """The BA for an update whose forwarding state the switch refused."""
+    def _failure_reply(self, verdict: Verdict) -> bytes:
+        """The BA for an update whose forwarding state the switch refused.
+
+        Built only when it is needed: signing a BA is a good share of a BU's cost.
+        """
         ba = verdict.reply.message
         explicit = verdict.new.explicit if verdict.new else False
         status = BaStatus.INVALID_PREFIX if explicit else BaStatus.FORWARDING_SETUP_FAILED
@@ -244,21 +245,34 @@ class HomeAgentCore:
                 and isinstance(work.verdict.reply.message, mip6.BindingAcknowledgement):
             self.counters.statuses[mip6.status_name(work.verdict.status)] += 1
         if work.verdict is not None:
-            record = dict(work.verdict.log)
-            record["status"] = mip6.status_name(record.get("status", work.verdict.status or 0))
-            record["latency_ms"] = round((now - work.received) * 1000, 2)
-            LOG.info("BU %s", " ".join(f"{k}={v}" for k, v in record.items()))
+            # A refresh that leaves the switch as it was is routine: DEBUG, so that
+            # thousands of MRs refreshing do not flood the log (and the event thread).
+            routine = (work.verdict.changes_cache and work.old_entry is not None
+                       and not len(work.changes) and work.verdict.status == BaStatus.ACCEPTED
+                       and work.verdict.log.get("action") == "register")
+            level = logging.DEBUG if routine else logging.INFO
+            if LOG.isEnabledFor(level):
+                record = dict(work.verdict.log)
+                if routine:
+                    record["action"] = "refresh"
+                record["status"] = mip6.status_name(record.get("status",
+                                                               work.verdict.status or 0))
+                record["latency_ms"] = round((now - work.received) * 1000, 2)
+                LOG.log(level, "BU %s", " ".join(f"{k}={v}" for k, v in record.items()))
         return work.on_success, self._release(work, now)
 
     def failed(self, work: Work, error: str, now: float) -> Tuple[List[Frame], List[Work]]:
         """The switch refused ``work``: keep the cache as it was, answer with a failure."""
         self.counters.switch_errors += 1
         LOG.error("switch refused changes of %s: %s", work.router or "base pipeline", error)
+        frames: List[Frame] = []
         if work.verdict is not None and work.verdict.changes_cache:
             explicit = work.new_entry.explicit if work.new_entry else False
             refused = BaStatus.INVALID_PREFIX if explicit else BaStatus.FORWARDING_SETUP_FAILED
             self.counters.statuses[mip6.status_name(refused)] += 1
-        return work.on_failure, self._release(work, now)
+            if work.reply_to is not None and work.verdict.reply is not None:
+                frames.append(_frame(work.reply_to, self._failure_reply(work.verdict)))
+        return frames, self._release(work, now)
 
     def _release(self, work: Work, now: float) -> List[Work]:
         if work.router is None or self._busy.get(work.router) is not work:
@@ -297,29 +311,52 @@ class HomeAgentCore:
         return Frame(self.ports.uplink, neighbor.solicitation_frame(
             self.config.next_hop, self.config.addresses[0], self.ports.local_mac))
 
-    def drop_counters(self, flows: List[Tuple[Flow, int]]) -> None:
-        """Counters of the drop flows, from a flow-stats reply (flow, packet count)."""
+    def drop_counters(self, flows: List[Tuple[Flow, int]],
+                      aggregates: Optional[Dict[str, int]] = None) -> bool:
+        """Counters of the drop flows: (flow, packet count) pairs from a flow-stats reply
+        plus, per reason, packet totals of aggregate-stats replies. True if they changed.
+        """
         totals: Dict[str, int] = collections.Counter()
         for flow, packets in flows:
             reason = pipeline.drop_reason(flow)
             if reason is not None:
                 totals[reason] += packets
-        self.counters.drops = dict(totals)
+        for reason, packets in (aggregates or {}).items():
+            totals[reason] += packets
+        drops = {reason: n for reason, n in totals.items()}
+        changed = drops != self.counters.drops
+        self.counters.drops = drops
+        return changed
 
     def status(self, now: float) -> Dict[str, object]:
         """A snapshot for operators: bindings, counters, readiness."""
-        return {
-            "ready": self.ready,
-            "next_hop_mac": self.next_hop_mac,
-            "bindings": [{
-                "router": e.router, "home_address": str(e.home_address),
-                "prefixes": [str(p) for p in e.prefixes],
-                "mode": "explicit" if e.explicit else "implicit",
-                "care_of": [{"bid": b.bid, "care_of": str(b.care_of), "priority": b.priority,
-                             "remaining": round(b.remaining(now), 1)} for b in e.care_of],
-            } for e in self.cache],
-            "counters": self.counters.as_dict(),
-        }
+        return self.status_snapshot(now)()
+
+    def status_snapshot(self, now: float) -> Callable[[], Dict[str, object]]:
+        """The status as of ``now``, to be built later (e.g. in another thread).
+
+        Taking it is cheap (a list of the immutable entries, copies of the counters);
+        building it is what costs at thousands of bindings.
+        """
+        entries, counters = list(self.cache), self.counters.as_dict()
+        ready, next_hop_mac = self.ready, self.next_hop_mac
+        return lambda: _status_document(entries, counters, ready, next_hop_mac, now)
+
+
+def _status_document(entries: List[RouterBinding], counters: Dict[str, object], ready: bool,
+                     next_hop_mac: Optional[str], now: float) -> Dict[str, object]:
+    return {
+        "ready": ready,
+        "next_hop_mac": next_hop_mac,
+        "bindings": [{
+            "router": e.router, "home_address": str(e.home_address),
+            "prefixes": [str(p) for p in e.prefixes],
+            "mode": "explicit" if e.explicit else "implicit",
+            "care_of": [{"bid": b.bid, "care_of": str(b.care_of), "priority": b.priority,
+                         "remaining": round(b.remaining(now), 1)} for b in e.care_of],
+        } for e in entries],
+        "counters": counters,
+    }
 
 
 def _forwarding(entry: Optional[RouterBinding]) -> Optional[Tuple]:

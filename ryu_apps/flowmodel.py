@@ -17,6 +17,7 @@ Canonical forms (they must match what OVS reports back):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Union
@@ -31,16 +32,36 @@ _IP_FIELDS = {"ipv6_src", "ipv6_dst", "ipv4_src", "ipv4_dst", "tun_ipv6_src", "t
 _MAC_FIELDS = {"eth_src", "eth_dst"}
 
 
+# Canonical forms are memoised: the compiler asks for the same few addresses of an MR
+# over and over (old and new state, every table), and ``ipaddress`` text conversion is
+# the largest cost of compiling a registration. The cached strings are shared, too.
+_CACHE_SIZE = 1 << 18
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def prefix_value(network: Union[str, ipaddress.IPv4Network, ipaddress.IPv6Network]
                  ) -> MatchValue:
     """The canonical match value of a prefix: exact for a host route, else (net, mask)."""
-    net = ipaddress.ip_network(network, strict=False)
+    net = network if isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) \
+        else ipaddress.ip_network(network, strict=False)
     if net.prefixlen == net.max_prefixlen:
-        return str(net.network_address)
-    return (str(net.network_address), str(net.netmask))
+        return address_text(net.network_address)
+    return (address_text(net.network_address), address_text(net.netmask))
 
 
 def _canonical_value(name: str, value: MatchValue) -> MatchValue:
+    try:
+        return _canonical_cached(name, value)
+    except TypeError:  # an unhashable value (e.g. a list read from a switch)
+        return _canonical_uncached(name, value)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _canonical_cached(name: str, value: MatchValue) -> MatchValue:
+    return _canonical_uncached(name, value)
+
+
+def _canonical_uncached(name: str, value: MatchValue) -> MatchValue:
     if isinstance(value, tuple):
         raw, mask = value
         if name in _MAC_FIELDS:
@@ -60,8 +81,16 @@ def _canonical_value(name: str, value: MatchValue) -> MatchValue:
     if name in _MAC_FIELDS:
         return str(value).lower()
     if name in _IP_FIELDS:
+        if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            return address_text(value)
         return str(ipaddress.ip_address(value))
     return value
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def address_text(address: Union[ipaddress.IPv4Address, ipaddress.IPv6Address]) -> str:
+    """``str(address)``, memoised (the compiler converts the same addresses repeatedly)."""
+    return str(address)
 
 
 def match(**fields: MatchValue) -> Match:

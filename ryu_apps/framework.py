@@ -31,6 +31,18 @@ except ImportError:  # pragma: no cover - exercised by the Ryu/Python 3.9 run
     FRAMEWORK = "ryu"
     PROJECT = "ryu"
 
+
+
+def run_in_thread(job):  # type: ignore[no-untyped-def]
+    """Run ``job`` in a real OS thread; the calling green thread waits cooperatively.
+
+    Both frameworks run on eventlet, whose ``tpool`` keeps un-patched threads for this.
+    """
+    from eventlet import tpool
+
+    return tpool.execute(job)
+
+
 __all__ = ["BaseApp", "CONFIG_DISPATCHER", "DEAD_DISPATCHER", "FRAMEWORK", "MAIN_DISPATCHER",
            "PROJECT", "app_manager", "cfg", "event", "hub", "ofp_event", "ofproto_v1_3",
-           "ofproto_v1_3_parser", "set_ev_cls"]
+           "ofproto_v1_3_parser", "run_in_thread", "set_ev_cls"]

@@ -17,16 +17,18 @@ import time
 from typing import Any, Dict
 
 from . import ofmsg, pipeline, statefile
+from .background import SpacedWriter
 from .config import load_config
 from .core import Frame, HomeAgentCore, Work
 from .flowmodel import SwitchState
 from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, BaseApp,
-                        event, hub, ofp_event, ofproto_v1_3, set_ev_cls)
+                        event, hub, ofp_event, ofproto_v1_3, run_in_thread, set_ev_cls)
 
 CONFIG_ENV = "NEMO_HA_CONFIG"
 STATS_EVERY_TICKS = 5
 NEIGHBOR_EVERY_TICKS = 2
 STATUS_EVERY_SECONDS = 10.0  # the status file is also rewritten after every change
+ALL_COOKIE_BITS = 0xFFFFFFFFFFFFFFFF
 
 
 class EventTick(event.EventBase):
@@ -59,8 +61,17 @@ class HomeAgent(BaseApp):
         self._xids: Dict[int, Work] = {}  # message xid -> work
         self._barriers: Dict[int, Work] = {}  # final barrier xid -> work
         self._failed: set = set()
+        self._drop_xids: Dict[int, str] = {}  # pending drop-counter replies: xid -> kind
+        self._drop_reply: Dict[str, Any] = {}
         self._ticks = 0
         self._status_due = 0.0
+        self._state_dirty = self._status_dirty = False
+        # State and status files are written in a worker thread, spaced by their cost
+        # (see background.py): at thousands of MRs a write takes up to a second.
+        self._state_writer = SpacedWriter("state file", run_in_thread, hub.spawn,
+                                          time.monotonic)
+        self._status_writer = SpacedWriter("status file", run_in_thread, hub.spawn,
+                                           time.monotonic)
         self._stop = hub.Event()
         self._timer = hub.spawn(self._tick_loop)
 
@@ -84,22 +95,53 @@ class HomeAgent(BaseApp):
         self._persist(now)
 
     def _persist(self, now: float) -> None:
-        changed, self.core.dirty = self.core.dirty, False
-        if self.config.state_file and changed:
-            statefile.save(self.config.state_file, list(self.core.cache),
-                           self.core.handler.last_timestamps, self.core.next_hop_mac, now,
-                           time.time(), self.core.group_ids)
-        # The status lists every binding: rewrite it after changes, else only now and then
-        # (at thousands of bindings it costs a noticeable share of a core).
-        if self.config.status_file and (changed or now >= self._status_due):
-            _write_json(self.config.status_file, self.core.status(now))
+        if self.core.dirty:
+            self.core.dirty = False
+            self._state_dirty = self._status_dirty = True
+        path = self.config.state_file
+        if path and self._state_dirty and self._state_writer.due(now):
+            self._state_dirty = False
+            self._state_writer.submit(self._state_job(path, now), self._state_failed)
+        # The status lists every binding: rewrite it after changes, else only now and then.
+        status = self.config.status_file
+        if status and (self._status_dirty or now >= self._status_due) \
+                and self._status_writer.due(now):
+            self._status_dirty = False
             self._status_due = now + STATUS_EVERY_SECONDS
+            build = self.core.status_snapshot(now)
+            self._status_writer.submit(lambda: _write_json(status, build()),
+                                       self._status_failed)
+
+    def _state_job(self, path: str, now: float) -> Any:
+        """The state as of now (cheap copies), to be encoded and written later."""
+        core = self.core
+        entries, stamps = list(core.cache), dict(core.handler.last_timestamps)
+        mac, groups, wall = core.next_hop_mac, dict(core.group_ids), time.time()
+        return lambda: statefile.save(path, entries, stamps, mac, now, wall, groups)
+
+    def _state_failed(self, exc: Exception) -> None:
+        self._state_dirty = True  # try again when the writer allows
+        self.logger.error("cannot write the state file %s: %s (retrying; a restart now "
+                          "would lose the newest bindings)", self.config.state_file, exc)
+
+    def _status_failed(self, exc: Exception) -> None:
+        self._status_dirty = True
+        self.logger.error("cannot write the status file %s: %s", self.config.status_file,
+                          exc)
 
     def close(self) -> None:
         self._stop.set()
         try:
-            self.core.dirty = True
-            self._persist(time.monotonic())
+            # Let a background write finish, then write both files as of now, inline.
+            for writer in (self._state_writer, self._status_writer):
+                if not writer.wait_idle(hub.sleep):
+                    self.logger.error("%s: background write still running at exit",
+                                      writer.name)
+            now = time.monotonic()
+            if self.config.state_file:
+                self._state_job(self.config.state_file, now)()
+            if self.config.status_file:
+                _write_json(self.config.status_file, self.core.status(now))
         finally:
             super().close()
 
@@ -130,7 +172,7 @@ class HomeAgent(BaseApp):
     def _collect(self, ev: Any, kind: str) -> None:
         if ev.msg.datapath is not self.datapath or "pending" not in self._reading:
             return
-        self._reading[kind] = (self._reading[kind] or []) + list(ev.msg.body)
+        self._reading[kind].extend(ev.msg.body)
         if not ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE:
             self._reading["pending"].discard(kind)
             if not self._reading["pending"]:
@@ -142,11 +184,28 @@ class HomeAgent(BaseApp):
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _on_flows(self, ev: Any) -> None:
-        if "pending" in self._reading:
+        if self._drop_xids.get(ev.msg.xid) == "flows":  # a drop-counter poll
+            flows = self._drop_reply.setdefault("flows", [])
+            flows.extend((ofmsg.read_flow(s), s.packet_count) for s in ev.msg.body
+                         if not s.instructions)
+            if not ev.msg.flags & ev.msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+                self._drop_answered(ev.msg.xid)
+        elif "pending" in self._reading:
             self._collect(ev, "flows")
-        elif ev.msg.datapath is self.datapath:
-            self.core.drop_counters([(ofmsg.read_flow(s), s.packet_count) for s in ev.msg.body
-                                     if not s.instructions])
+
+    @set_ev_cls(ofp_event.EventOFPAggregateStatsReply, MAIN_DISPATCHER)
+    def _on_aggregate(self, ev: Any) -> None:
+        reason = self._drop_xids.get(ev.msg.xid)
+        if reason is not None and reason != "flows":
+            self._drop_reply.setdefault("aggregates", {})[reason] = ev.msg.body.packet_count
+            self._drop_answered(ev.msg.xid)
+
+    def _drop_answered(self, xid: int) -> None:
+        del self._drop_xids[xid]
+        if not self._drop_xids:
+            reply, self._drop_reply = self._drop_reply, {}
+            if self.core.drop_counters(reply.get("flows", []), reply.get("aggregates", {})):
+                self._status_dirty = True
 
     @set_ev_cls(ofp_event.EventOFPGroupDescStatsReply, MAIN_DISPATCHER)
     def _on_groups(self, ev: Any) -> None:
@@ -274,11 +333,24 @@ class HomeAgent(BaseApp):
                                         data=frame.data))
 
     def _request_drop_stats(self) -> None:
+        """Drop counters, cheaply at any scale: the base pipeline's few flows, and one
+        aggregate (a packet total) per drop reason of the routers' drop flows."""
         dp = self.datapath
-        if dp is not None:
-            dp.send_msg(dp.ofproto_parser.OFPFlowStatsRequest(
-                dp, table_id=dp.ofproto.OFPTT_ALL, cookie=pipeline.BASE_COOKIE,
-                cookie_mask=0xFFFFFFFF00000000))
+        if dp is None:
+            return
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        requests = [("flows", parser.OFPFlowStatsRequest(
+            dp, table_id=ofp.OFPTT_ALL, cookie=pipeline.BASE_COOKIE,
+            cookie_mask=ALL_COOKIE_BITS))]
+        for reason, (table, cookie, mask) in pipeline.drop_aggregates().items():
+            requests.append((reason, parser.OFPAggregateStatsRequest(
+                dp, 0, table, ofp.OFPP_ANY, ofp.OFPG_ANY, cookie, mask, parser.OFPMatch())))
+        self._drop_xids.clear()  # a poll left unanswered is superseded
+        self._drop_reply = {}
+        for kind, request in requests:
+            dp.set_xid(request)
+            self._drop_xids[request.xid] = kind
+            dp.send_msg(request)
 
 
 def _write_json(path: str, data: Dict[str, Any]) -> None:

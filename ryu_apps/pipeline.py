@@ -35,8 +35,8 @@ from typing import Dict, Iterable, Optional, Tuple
 
 from .bindings import RouterBinding
 from .config import HomeAgentConfig, MobileRouterConfig
-from .flowmodel import (Bucket, Flow, Group, Meter, SwitchState, canonical_action, match,
-                        prefix_value)
+from .flowmodel import (Bucket, Flow, Group, Meter, SwitchState, address_text,
+                        canonical_action, match, prefix_value)
 
 CLASSIFY, DOWNSTREAM, UPSTREAM, FORWARD = 0, 1, 2, 3
 TABLE_NAMES = {CLASSIFY: "classify", DOWNSTREAM: "downstream", UPSTREAM: "upstream",
@@ -53,6 +53,13 @@ NEIGHBOR_METER = 2
 NEIGHBOR_RATE = 100  # advertisements per second while the next hop is resolved
 BASE_COOKIE = 0x4E454D4F00000000  # "NEMO" in the high half
 ROUTER_COOKIE_FLAG = 0x1 << 31
+#: A router's drop flows carry one of these cookie bits (group ids use the low 24), so
+#: their packets can be totalled by one aggregate-stats request per reason instead of
+#: reading every flow of every MR.
+ROUTER_DROP_COOKIE_FLAGS: Dict[Tuple[int, int], int] = {
+    (UPSTREAM, 100): 0x1 << 30,  # UPSTREAM, unregistered care-of address
+    (UPSTREAM, 200): 0x1 << 29,  # UPSTREAM, spoofed inner source
+}
 
 #: Drop flows and the reason their packet counters count: (table, priority) -> reason.
 DROP_REASONS: Dict[Tuple[int, int], str] = {
@@ -100,7 +107,18 @@ def allocate_group_ids(names: Iterable[str], previous: Optional[Dict[str, int]] 
 
 def _drop(table: int, priority: int, fields: Dict, cookie: int) -> Flow:
     assert (table, priority) in DROP_REASONS
+    if cookie & ROUTER_COOKIE_FLAG:
+        cookie |= ROUTER_DROP_COOKIE_FLAGS[(table, priority)]
     return Flow(table, priority, match(**fields), (), cookie)
+
+
+def drop_aggregates() -> Dict[str, Tuple[int, int, int]]:
+    """Per drop reason of the routers' drop flows: (table, cookie, cookie mask)."""
+    out = {}
+    for (table, priority), flag in ROUTER_DROP_COOKIE_FLAGS.items():
+        cookie = BASE_COOKIE | ROUTER_COOKIE_FLAG | flag
+        out[DROP_REASONS[(table, priority)]] = (table, cookie, 0xFFFFFFFF00000000 | cookie)
+    return out
 
 
 def _apply(*actions) -> Tuple:
@@ -179,9 +197,9 @@ def router_group(router: MobileRouterConfig, entry: RouterBinding, gid: int,
             # OVS prefers an IPv4 tunnel destination when one is set: a packet that came
             # in over an IPv4 tunnel (MR to MR) still carries one, so clear it.
             tunnel_dst: Tuple = (("set_field", "tun_ipv4_dst", "0.0.0.0"),
-                                 ("set_field", "tun_ipv6_dst", str(binding.care_of)))
+                                 ("set_field", "tun_ipv6_dst", address_text(binding.care_of)))
         else:
-            tunnel_dst = (("set_field", "tun_ipv4_dst", str(binding.care_of)),)
+            tunnel_dst = (("set_field", "tun_ipv4_dst", address_text(binding.care_of)),)
         actions = tunnel_dst + (("set_field", "tunnel_id", entry.downlink_key),
                                 ("output", ports.tunnel))
         if router.policy == "priority":
@@ -211,9 +229,9 @@ def compile_router(router: MobileRouterConfig, entry: Optional[RouterBinding], g
         outer = ("tun_ipv6_src" if binding.care_of.version == 6 else "tun_ipv4_src")
         for net in destinations:
             state.add_flow(Flow(UPSTREAM, 300, match(**{
-                "eth_type": ETH_IPV6, "tunnel_id": key, outer: str(binding.care_of),
+                "eth_type": ETH_IPV6, "tunnel_id": key, outer: binding.care_of,
                 "ipv6_src": prefix_value(net)}), (("goto", FORWARD),), cookie))
-        state.add_flow(_drop(UPSTREAM, 200, {"tunnel_id": key, outer: str(binding.care_of)},
+        state.add_flow(_drop(UPSTREAM, 200, {"tunnel_id": key, outer: binding.care_of},
                              cookie))
     state.add_flow(_drop(UPSTREAM, 100, {"tunnel_id": key}, cookie))
     return state

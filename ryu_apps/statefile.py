@@ -51,16 +51,22 @@ def _entry_from_json(raw: Dict[str, Any], now: float, wall: float) -> Optional[R
 def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
          next_hop_mac: Optional[str], now: float, wall: float,
          group_ids: Optional[Dict[str, int]] = None) -> None:
-    """Write the state atomically (a crash leaves the old or the new file, never half)."""
-    data = {"format": FORMAT, "saved": wall, "next_hop_mac": next_hop_mac,
-            "timestamps": timestamps, "group_ids": group_ids or {},
-            "entries": [_entry_to_json(e, now, wall) for e in entries]}
+    """Write the state atomically (a crash leaves the old or the new file, never half).
+
+    Entries are encoded one at a time: the app runs this in a worker thread, and many
+    short steps let its event thread take the interpreter lock in between.
+    """
+    head = json.dumps({"format": FORMAT, "saved": wall, "next_hop_mac": next_hop_mac,
+                       "timestamps": timestamps, "group_ids": group_ids or {}})
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".ha-state-", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
+            handle.write(head[:-1] + ', "entries": [')
+            for i, entry in enumerate(entries):
+                handle.write(("," if i else "") + json.dumps(_entry_to_json(entry, now, wall)))
+            handle.write("]}")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

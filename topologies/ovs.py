@@ -339,6 +339,7 @@ class OvsInstance:
         controller: Optional[str] = None,
         other_config: Optional[Mapping[str, str]] = None,
         up: bool = True,
+        inactivity_probe_ms: Optional[int] = None,
     ) -> None:
         """Add a userspace bridge (``datapath_type=netdev``).
 
@@ -347,7 +348,10 @@ class OvsInstance:
         connected), ``protocols`` the OpenFlow versions, ``controller`` a
         target like ``tcp:127.0.0.1:6653`` (note: the address is resolved in
         this OVS's namespace). ``up`` brings the bridge's internal port up in
-        the namespace.
+        the namespace. ``inactivity_probe_ms`` sets how long OVS lets the
+        controller stay silent before it probes and drops the connection
+        (OVS default 5 s; a controller reading tens of thousands of flows at
+        start-up needs longer).
         """
         validate_ifname(name)
         settings = ["datapath_type=netdev", "protocols=%s" % ",".join(protocols)]
@@ -363,6 +367,9 @@ class OvsInstance:
         self.vsctl(*args)
         if controller is not None:
             self.vsctl("set", "Controller", name, "connection-mode=out-of-band")
+            if inactivity_probe_ms is not None:
+                self.vsctl("set", "Controller", name,
+                           "inactivity_probe=%d" % int(inactivity_probe_ms))
         if up:
             self.ns.link_up(name)
 

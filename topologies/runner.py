@@ -65,6 +65,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (ms; OVS's default is 500): the demo samples the per-CoA counters every 100 ms.
 MAX_REVALIDATOR_MS = 100
 #: Inside the HA's own namespace the controller port is always free.
+# A home agent restarting with thousands of MRs reads all their flows before it can
+# answer OVS's echo requests (docs/ha.md, "Scale").
+HA_INACTIVITY_PROBE_MS = 60_000
 OPENFLOW_PORT = 6653
 HA_BRIDGE_MAC = "02:00:00:00:01:01"
 
@@ -290,7 +293,8 @@ class Runner:
         uplink = topo.link(s["uplink"]).end(ha).interface
         port = int(s.get("openflow_port", OPENFLOW_PORT))
         ovs.add_bridge(bridge, secure=True, hwaddr=HA_BRIDGE_MAC,
-                       controller="tcp:127.0.0.1:%d" % port)
+                       controller="tcp:127.0.0.1:%d" % port,
+                       inactivity_probe_ms=HA_INACTIVITY_PROBE_MS)
         ovs.add_port(bridge, uplink)
         ovs.add_gre_port(bridge, "gre0")
         ns.add_addr(bridge, s["address"])

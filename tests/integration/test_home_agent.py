@@ -140,6 +140,15 @@ def test_spoofed_sources_unknown_care_of_addresses_and_keys_are_dropped(lab):
     except Exception:
         raise AssertionError(f"drops (spoofed, unknown CoA, unknown key): {counted()}\n"
                              + "\n".join(lab.ha_flows(2))) from None
+    # The home agent polls the same counters (routers' drop flows by aggregate requests,
+    # the base ones by their cookie) into its status file: they agree with OVS.
+    def reported() -> tuple:
+        drops = lab.status().get("counters", {}).get("drops", {})
+        return (drops.get("spoofed inner source"), drops.get("unregistered care-of address"),
+                drops.get("unknown GRE key"))
+    wait_until(lambda: reported() == (lab.drop_count(2, 200), lab.drop_count(2, 100),
+                                      lab.drop_count(2, 0)), 10,
+               "the status file's drop counters to match OVS's")
 
 
 def test_bad_updates_are_answered_and_change_nothing(lab):

@@ -18,7 +18,7 @@ from ryu_apps.config import parse_config
 from ryu_apps.flowmodel import SwitchState, apply_changes, diff
 from ryu_apps.pipeline import (BASE_COOKIE, DROP_REASONS, OFPP_LOCAL, ROUTER_COOKIE_FLAG,
                                NEIGHBOR_METER, SIGNALLING_METER, Ports, allocate_group_ids,
-                               compile_all)
+                               compile_all, drop_aggregates, drop_reason)
 from tests.fakeswitch import CONTROLLER, FakeSwitch
 
 HA, HA4 = "2001:db8:ffff::1", "198.51.100.1"
@@ -290,7 +290,8 @@ def test_removing_one_care_of_address_modifies_the_group_in_place(switch):
 
 def test_removing_the_last_binding_removes_the_routers_group_and_flows_only(switch):
     cookie = BASE_COOKIE | ROUTER_COOKIE_FLAG | GROUP_IDS["office1"]
-    owned = {k for k, f in switch.state.flows.items() if f.cookie == cookie}
+    low = 0xFFFFFFFF00000000 | ROUTER_COOKIE_FLAG | 0xFFFFFF  # the drop-reason bits aside
+    owned = {k for k, f in switch.state.flows.items() if f.cookie & low == cookie}
     assert owned
     changes = diff(build((B,)), switch.state)
     assert [g.group_id for g in changes.group_deletes] == [GROUP_IDS["office1"]]
@@ -371,3 +372,18 @@ def test_a_renumbered_router_converges(monkeypatch):
     switch.sync(compile_all(CONFIG, PORTS, NEXT_HOP_MAC, [A, B], ids))
     assert switch.tunnel_destinations(down(A_HOST)) == {(c, A_KEY_DOWN) for c in A_COAS}
     assert len(diff(compile_all(CONFIG, PORTS, NEXT_HOP_MAC, [A, B], ids), switch.state)) == 0
+
+
+def test_aggregate_cookie_masks_select_exactly_the_router_drop_flows_of_one_reason(switch):
+    flows = list(switch.state.flows.values())
+    aggregates = drop_aggregates()
+    assert set(aggregates) == {"unregistered care-of address", "spoofed inner source"}
+    for reason, (table, cookie, mask) in aggregates.items():
+        selected = [f for f in flows if f.table == table and f.cookie & mask == cookie]
+        assert selected and all(drop_reason(f) == reason for f in selected)
+        assert len(selected) == sum(1 for f in flows if drop_reason(f) == reason)
+    # The base flows (the other reasons) share one exact cookie: read by a flow-stats
+    # request without touching the routers' flows.
+    base = [f for f in flows if f.cookie == BASE_COOKIE]
+    assert {drop_reason(f) for f in base} - {None} == {
+        "unclassified", "no binding for destination", "unknown GRE key"}
