@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-from bench import codec, dataplane, failover, scale, signalling
+from bench import codec, dataplane, failover, plots, scale, signalling
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -35,6 +35,11 @@ def machine() -> Dict[str, str]:
 
 
 def write_doc(results: List[Dict[str, object]]) -> None:
+    try:  # a PNG per section next to the doc; failing costs the images, never the doc
+        images = plots.plot_all(results, DOC.parent / "images")
+    except Exception as exc:  # noqa: BLE001
+        print(f"bench: plots not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        images = {}
     lines = [
         "# Benchmarks",
         "",
@@ -55,6 +60,9 @@ def write_doc(results: List[Dict[str, object]]) -> None:
     lines.append("")
     for result in results:
         lines.append(SECTIONS[result["section"]].markdown(result))
+        if result["section"] in images:
+            lines.append(f"![{result.get('title', result['section'])}]"
+                         f"({images[result['section']]})\n")
         info = result["machine"]
         lines.append(f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
                      f"Python {info['python']}; run {info['date']}.\n")
