@@ -204,13 +204,23 @@ def _check_router_table(check: Checker, routers: List[Optional[MobileRouterConfi
         if home_prefixes and not any(router.home_address in p for p in home_prefixes):
             check.fail(f"{here}.home_address",
                        f"{router.home_address} is outside home_agent.home_prefixes")
-    owned = [(p, f"mobile_routers[{i}] ({r.name})") for i, r in enumerate(routers)
-             if r is not None for p in r.prefixes]
-    for i, (prefix, name) in enumerate(owned):
-        for other, other_name in owned[i + 1:]:
-            if prefix.overlaps(other):
-                check.fail(f"{other_name.split(' ')[0]}.prefixes",
-                           f"{other} overlaps {prefix} of {name}")
+    # Overlaps by a sweep over the prefixes sorted by first address (widest first): a
+    # prefix overlaps an earlier one iff it starts before the furthest end seen so far.
+    # Pairwise checks took 35 s at 4,000 MRs.
+    owned = sorted(((int(p.network_address), -p.prefixlen, i, p)
+                    for i, r in enumerate(routers) if r is not None for p in r.prefixes))
+    widest: Optional[Tuple[int, int, IPv6Network]] = None  # (last address, index, prefix)
+    for start, _, index, prefix in owned:
+        end = int(prefix.broadcast_address)
+        if widest is not None and start <= widest[0]:
+            first, second = sorted(((widest[1], widest[2]), (index, prefix)),
+                                   key=lambda item: item[0])
+            owner = routers[first[0]]
+            check.fail(f"mobile_routers[{second[0]}].prefixes",
+                       f"{second[1]} overlaps {first[1]} of mobile_routers[{first[0]}] "
+                       f"({owner.name if owner else '?'})")
+        if widest is None or end > widest[0]:
+            widest = (end, index, prefix)
 
 
 def load_config(path: str) -> HomeAgentConfig:

@@ -19,6 +19,7 @@ Replies sent before the router authenticated are unsigned; all others are signed
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
@@ -29,6 +30,7 @@ from mip6.packet import SignallingPacket, UdpIPv4
 
 from .bindings import PRIMARY_BID, BindingCache, CareOf, CareOfBinding, RouterBinding
 from .config import HomeAgentConfig, MobileRouterConfig
+from .flowmodel import address_text
 
 IPv6Address = ipaddress.IPv6Address
 IPv4Address = ipaddress.IPv4Address
@@ -68,6 +70,7 @@ class _Reject(Exception):
         self.sequence = sequence
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same few CoAs over and over; ipaddress is slow
 def _routable_unicast(address: CareOf) -> bool:
     return not (address.is_multicast or address.is_unspecified or address.is_loopback
                 or address.is_link_local or address.is_reserved)
@@ -104,9 +107,9 @@ class SignallingHandler:
     def _binding_update(self, packet: SignallingPacket, bu: mip6.BindingUpdate, now: float,
                         wall_time: float) -> Verdict:
         home = packet.mobile_home_address
-        log: Dict[str, object] = {"hoa": str(home), "seq": bu.sequence,
+        log: Dict[str, object] = {"hoa": address_text(home), "seq": bu.sequence,
                                   "lifetime": bu.lifetime_seconds,
-                                  "source": str(packet.care_of_address)}
+                                  "source": address_text(packet.care_of_address)}
         router: Optional[MobileRouterConfig] = None
         key: Optional[mip6.MnHaKey] = None
         authenticated = False
@@ -309,8 +312,8 @@ class SignallingHandler:
         echoes = [mip6.BindingIdentifier(o.bid, s, o.priority) for o, s in statuses]
         log.update(status=status, action="register", granted=granted * 4,
                    bids=[o.bid for o, s in statuses if s == 0] or [PRIMARY_BID],
-                   coas=[str(existing[o.bid].care_of) for o, s in statuses if s == 0]
-                   or [str(default_coa)],
+                   coas=[address_text(existing[o.bid].care_of) for o, s in statuses if s == 0]
+                   or [address_text(default_coa)],
                    failed={o.bid: s for o, s in statuses if s})
         reply = self._ba(packet, bu, status, bu.sequence, granted, echoes, router, key,
                          timestamp, gre_reply=gre is not None)
