@@ -25,7 +25,8 @@ from mip6.packet import SignallingPacket, decode_frame
 from . import neighbor, pipeline
 from .bindings import BindingCache, RouterBinding
 from .config import HomeAgentConfig
-from .flowmodel import Changes, Flow, SwitchState, apply_changes, diff, diff_partial
+from .flowmodel import (Changes, Flow, SwitchState, address_text, apply_changes, diff,
+                        diff_partial)
 from .signalling import SignallingHandler, Verdict
 
 LOG = logging.getLogger("nemo.ha")
@@ -349,10 +350,11 @@ def _status_document(entries: List[RouterBinding], counters: Dict[str, object], 
         "ready": ready,
         "next_hop_mac": next_hop_mac,
         "bindings": [{
-            "router": e.router, "home_address": str(e.home_address),
+            "router": e.router, "home_address": address_text(e.home_address),
             "prefixes": [str(p) for p in e.prefixes],
             "mode": "explicit" if e.explicit else "implicit",
-            "care_of": [{"bid": b.bid, "care_of": str(b.care_of), "priority": b.priority,
+            "care_of": [{"bid": b.bid, "care_of": address_text(b.care_of),
+                         "priority": b.priority,
                          "remaining": round(b.remaining(now), 1)} for b in e.care_of],
         } for e in entries],
         "counters": counters,

@@ -29,6 +29,7 @@ STATS_EVERY_TICKS = 5
 NEIGHBOR_EVERY_TICKS = 2
 STATUS_EVERY_SECONDS = 10.0  # the status file is also rewritten after every change
 ALL_COOKIE_BITS = 0xFFFFFFFFFFFFFFFF
+STATUS_COST_FACTOR = 10.0  # the status file is for operators: at most ~10 % of a core
 
 
 class EventTick(event.EventBase):
@@ -71,7 +72,7 @@ class HomeAgent(BaseApp):
         self._state_writer = SpacedWriter("state file", run_in_thread, hub.spawn,
                                           time.monotonic)
         self._status_writer = SpacedWriter("status file", run_in_thread, hub.spawn,
-                                           time.monotonic)
+                                           time.monotonic, cost_factor=STATUS_COST_FACTOR)
         self._stop = hub.Event()
         self._timer = hub.spawn(self._tick_loop)
 

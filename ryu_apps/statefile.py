@@ -14,17 +14,18 @@ import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from .bindings import CareOfBinding, RouterBinding
+from .flowmodel import address_text
 
 FORMAT = 1
 
 
 def _entry_to_json(entry: RouterBinding, now: float, wall: float) -> Dict[str, Any]:
     return {
-        "router": entry.router, "home_address": str(entry.home_address),
+        "router": entry.router, "home_address": address_text(entry.home_address),
         "prefixes": [str(p) for p in entry.prefixes], "explicit": entry.explicit,
         "mobile_router": entry.mobile_router, "downlink_key": entry.downlink_key,
         "last_sequence": entry.last_sequence,
-        "care_of": [{"bid": b.bid, "care_of": str(b.care_of), "priority": b.priority,
+        "care_of": [{"bid": b.bid, "care_of": address_text(b.care_of), "priority": b.priority,
                      "sequence": b.sequence, "registered": wall - (now - b.registered_at),
                      "expires": wall + (b.expires_at - now)} for b in entry.care_of],
     }
