@@ -133,7 +133,7 @@ def measure(mr_count: int, profile_dir: Optional[str] = None) -> Dict[str, Any]:
 
 
 def run(quick: bool = False) -> Dict[str, Any]:
-    counts = [100] if quick else [1000, 4000]
+    counts = [100] if quick else [1000, 10000]
     if os.environ.get("NEMO_BENCH_SCALE_COUNTS"):
         counts = [int(x) for x in os.environ["NEMO_BENCH_SCALE_COUNTS"].split(",")]
     profile_dir = os.environ.get(PROFILE_ENV)
