@@ -32,6 +32,10 @@ ALL_COOKIE_BITS = 0xFFFFFFFFFFFFFFFF
 STATUS_COST_FACTOR = 10.0  # the status file is for operators: at most ~10 % of a core
 
 
+#: Configurations already read and validated by the launcher, by absolute path.
+PRELOADED: Dict[str, Any] = {}
+
+
 class EventTick(event.EventBase):
     """Posted by the timer thread: run expiry and periodic work on the app's thread."""
 
@@ -46,7 +50,7 @@ class HomeAgent(BaseApp):
         if not path:
             raise SystemExit(f"home_agent: set {CONFIG_ENV} to the configuration file "
                              "(nemo-ha --config does this)")
-        self.config = load_config(path)
+        self.config = PRELOADED.pop(os.path.abspath(path), None) or load_config(path)
         self.logger.info("home agent app on %s, configuration %s (%d mobile routers)",
                          FRAMEWORK, path, len(self.config.mobile_routers))
         self.core = HomeAgentCore(self.config)
