@@ -8,6 +8,7 @@ Time is passed in (``now``, monotonic seconds), never read here.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Tuple, Union
@@ -66,6 +67,10 @@ class BindingCache:
 
     def __init__(self) -> None:
         self._entries: Dict[IPv6Address, RouterBinding] = {}
+        # (earliest expiry, home address) of every stored entry, plus stale pairs left by
+        # later puts: expire() looks at due pairs only instead of scanning every entry
+        # each tick (~15 ms at 10,000 MRs), and checks each against the live entry.
+        self._deadlines: List[Tuple[float, IPv6Address]] = []
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -82,6 +87,13 @@ class BindingCache:
             self._entries.pop(home, None)
         else:
             self._entries[home] = entry
+            self._push(entry.next_expiry(), home)
+
+    def _push(self, deadline: float, home: IPv6Address) -> None:
+        heapq.heappush(self._deadlines, (deadline, home))
+        if len(self._deadlines) > 4 * len(self._entries) + 1024:  # drop the stale pairs
+            self._deadlines = [(e.next_expiry(), h) for h, e in self._entries.items()]
+            heapq.heapify(self._deadlines)
 
     def expire(self, now: float) -> List[Tuple[RouterBinding, Optional[RouterBinding]]]:
         """Entries with expired bindings: ``(old, new)`` pairs, new None when none are left.
@@ -89,11 +101,18 @@ class BindingCache:
         The cache is not changed: the caller commits each ``new`` once the switch has it.
         """
         changes = []
-        for entry in self._entries.values():
+        due: Dict[IPv6Address, RouterBinding] = {}
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, home = heapq.heappop(self._deadlines)
+            entry = self._entries.get(home)
+            if entry is not None and entry.next_expiry() <= now:
+                due[home] = entry
+        for home, entry in due.items():
+            # Proposed, not committed: keep it due until the caller stores the outcome.
+            self._push(entry.next_expiry(), home)
             gone = entry.expired(now)
-            if gone:
-                left = {b.bid: b for b in entry.care_of if b not in gone}
-                changes.append((entry, entry.with_care_of(left) if left else None))
+            left = {b.bid: b for b in entry.care_of if b not in gone}
+            changes.append((entry, entry.with_care_of(left) if left else None))
         return changes
 
     def next_expiry(self) -> Optional[float]:

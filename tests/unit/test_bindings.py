@@ -146,3 +146,26 @@ def test_registered_bindings_expire_and_refresh_moves_the_expiry() -> None:
     assert new is None
     cache.put(old.home_address, new)
     assert len(cache) == 0 and cache.next_expiry() is None
+
+
+def test_expiry_stays_exact_through_many_refreshes_and_removals() -> None:
+    """Refreshes leave stale deadlines behind (and compact them): none may fire early,
+    be lost, or resurrect a removed entry."""
+    cache = BindingCache()
+    homes = [f"2001:db8:ffff::{i:x}" for i in range(1, 40)]
+    for i, home in enumerate(homes):
+        cache.put(IPv6Address(home), entry(home, [(1, 100.0 + i)], name=f"mr{i}"))
+    for round_ in range(200):  # each refresh pushes the deadline out again
+        for i, home in enumerate(homes[:20]):
+            cache.put(IPv6Address(home), entry(home, [(1, 1000.0 + round_ + i)],
+                                               name=f"mr{i}"))
+    cache.put(IPv6Address(homes[25]), None)  # removed: must never be proposed
+    due = cache.expire(140.0)
+    assert sorted(str(old.home_address) for old, _ in due) == sorted(
+        h for i, h in enumerate(homes) if 20 <= i and i != 25)
+    assert all(new is None for _, new in due)
+    for old, new in due:  # committed
+        cache.put(old.home_address, new)
+    assert cache.expire(1150.0) == []  # the refreshed ones expire at 1199 + i at the latest
+    later = cache.expire(1300.0)
+    assert sorted(str(o.home_address) for o, _ in later) == sorted(homes[:20])
