@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+# Millions of these at 10,000 MRs: slots halve their size (dataclass slots need 3.10+;
+# the Ryu run on Python 3.9 goes without).
+SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 IPv6Address = ipaddress.IPv6Address
 IPv4Address = ipaddress.IPv4Address
@@ -21,7 +26,7 @@ CareOf = Union[IPv6Address, IPv4Address]
 PRIMARY_BID = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class CareOfBinding:
     """One registered care-of address of a mobile router (one BID)."""
 
@@ -36,7 +41,7 @@ class CareOfBinding:
         return max(0.0, self.expires_at - now)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class RouterBinding:
     """The binding cache entry of one mobile router (its home address)."""
 

@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+# Millions of these at 10,000 MRs: slots halve their size (dataclass slots need 3.10+;
+# the Ryu run on Python 3.9 goes without).
+SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
 
 MatchValue = Union[int, str, Tuple[Union[int, str], Union[int, str]]]
 Match = Tuple[Tuple[str, MatchValue], ...]
@@ -110,7 +115,7 @@ def canonical_action(action: Action) -> Action:
     return tuple(action)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Flow:
     """One flow entry; ``(table, priority, match)`` identifies it in a table."""
 
@@ -125,21 +130,21 @@ class Flow:
         return (self.table, self.priority, self.match)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Bucket:
     actions: Tuple[Action, ...]
     weight: int = 0
     watch_port: Optional[int] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Group:
     group_id: int
     type: str  # "all", "select", "indirect", "ff"
     buckets: Tuple[Bucket, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, **SLOTS)
 class Meter:
     meter_id: int
     rate: int  # packets per second
