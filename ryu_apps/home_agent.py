@@ -266,7 +266,10 @@ class HomeAgent(BaseApp):
                 dp.set_xid(msg)
                 self._xids[msg.xid] = work
                 work.xids.append(msg.xid)
-                dp.send_msg(msg)
+                if isinstance(msg, ofmsg.Encoded):  # pre-encoded: send_msg minus serialize
+                    dp.send(msg.buf)
+                else:
+                    dp.send_msg(msg)
             dp.send_msg(parser.OFPBarrierRequest(dp))
         barrier = parser.OFPBarrierRequest(dp)
         dp.set_xid(barrier)
