@@ -29,7 +29,7 @@ from mip6.packet import SignallingPacket, bu_packet, decode_frame, dsmip_packet
 from ryu_apps import statefile
 from ryu_apps.config import HomeAgentConfig, parse_config
 from ryu_apps.core import Frame, HomeAgentCore, Work
-from ryu_apps.pipeline import DROP_REASONS, Ports, drop_reason
+from ryu_apps.pipeline import BASE_COOKIE, DROP_REASONS, Ports, drop_reason
 from tests.fakeswitch import CONTROLLER, FakeSwitch
 
 IPv6Address = ipaddress.IPv6Address
@@ -229,7 +229,10 @@ def test_startup_installs_the_base_pipeline():
     rig = Rig()
     work = rig.start(ready=False)
     assert work.router is None and len(work.changes) > 0
-    assert rig.switch.state == rig.core.desired() == rig.core.installed
+    assert rig.switch.state == rig.core.desired()
+    assert rig.core.installed.flows == {k: f for k, f in rig.switch.state.flows.items()
+                                        if f.cookie == BASE_COOKIE}
+    assert rig.core.installed.meters == rig.switch.state.meters
     bu = {"in_port": UP, "eth_type": 0x86DD, "ip_proto": 135, "ipv6_src": COA1,
           "ipv6_dst": HA}
     assert rig.switch.outputs(bu) == {CONTROLLER}
