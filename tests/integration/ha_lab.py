@@ -52,6 +52,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+IDLE_ROUTERS = 300
+
+
 class HomeAgentLab:
     """Builds the topology above inside a :class:`Lab` and drives it."""
 
@@ -115,7 +118,12 @@ class HomeAgentLab:
             "upstream": {"next_hop": NEXT_HOP},
             "limits": {"max_lifetime": 600, "expiry_interval": 0.5},
             "mobile_routers": [{"name": "office1", "home_address": HOME, "prefixes": [MNP],
-                                "spi": SPI, "key": KEY.hex(), "gre_key": GRE_KEY}],
+                                "spi": SPI, "key": KEY.hex(), "gre_key": GRE_KEY}]
+            # Configured but never registering: enough routers that the app reads the
+            # switch's flows in several cookie slices (home_agent.flow_read_bits).
+            + [{"name": f"idle{i}", "home_address": f"2001:db8:f000::1:{i:x}",
+                "prefixes": [f"2001:db8:e{i:03x}::/48"], "spi": 5000 + i, "key": KEY.hex(),
+                "gre_key": 50000 + i} for i in range(IDLE_ROUTERS)],
         }
         self.config_path.write_text(yaml.safe_dump(config))
 

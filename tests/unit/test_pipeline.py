@@ -387,3 +387,4 @@ def test_aggregate_cookie_masks_select_exactly_the_router_drop_flows_of_one_reas
     base = [f for f in flows if f.cookie == BASE_COOKIE]
     assert {drop_reason(f) for f in base} - {None} == {
         "unclassified", "no binding for destination", "unknown GRE key"}
+
