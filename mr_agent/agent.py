@@ -36,6 +36,7 @@ from .uplinks import care_of_addresses
 LOG = logging.getLogger("nemo.mr")
 MAX_WAIT = 1.0  # seconds between turns without any event
 STARTUP_GRACE = 3.0  # seconds a (re)started agent leaves the data plane alone for its BAs
+HOUSEKEEPING_DELAY = 1.0  # seconds after a silent CoA before deferred data-plane clean-up
 STATUS_INTERVAL = 0.25  # seconds between status file writes (unless the outbound set changes)
 
 
@@ -54,6 +55,9 @@ class DataPlane:
 
     def program(self, usable: List[Entry]) -> None:
         raise NotImplementedError
+
+    def housekeeping(self) -> None:
+        """Deferred clean-up, called on turns where nothing urgent happened."""
 
     def close(self) -> None:
         pass
@@ -86,6 +90,7 @@ class Agent:
         self.probes = ProbeSockets(config)
         self.probe_errors = 0
         self._status_at: Optional[float] = None
+        self._tidy_at = 0.0  # dataplane.housekeeping() not before (a silent CoA defers it)
 
     # -- life cycle --------------------------------------------------------------------
     def stop(self, *_args: object) -> None:
@@ -163,6 +168,9 @@ class Agent:
         self.liveness.sync({bid: entries[bid].care_of for bid in probed
                             if bid in entries}, now)
         probes, dead = self.liveness.poll(now)
+        for text in self.liveness.events:
+            LOG.warning("liveness: %s", text)
+        self.liveness.events.clear()
         for path in dead:
             entry = entries.get(path.bid)
             uplink = entry.uplink if entry else "?"
@@ -174,6 +182,9 @@ class Agent:
         if dead:
             self._program(now)
             self._log_events()
+            self._tidy_at = now + HOUSEKEEPING_DELAY
+        elif now >= self._tidy_at:  # nothing urgent: clean up what the last changes left
+            self.dataplane.housekeeping()
         for probe in probes:
             try:
                 self.probes.send(probe.bid, probe.payload)

@@ -91,6 +91,9 @@ class OvsDataPlane(DataPlane):
         self._coa_flows: Dict[int, str] = {}  # BID -> CoA with flows installed
         self._uplink_of: Dict[int, str] = {}  # BID -> its uplink
         self._probe_coas: Dict[int, str] = {}  # BID -> CoA with liveness flows installed
+        self._group_exists = False
+        self._stale_probes: Dict[int, str] = {}  # BID -> CoA whose probe flows must go
+        self._default_flow = ""
         self.tun_mac = ""
 
     # -- names ---------------------------------------------------------------------------
@@ -239,10 +242,15 @@ class OvsDataPlane(DataPlane):
     def program(self, usable: List[Entry]) -> None:
         """The group of acknowledged care-of addresses that outbound traffic uses."""
         group = self._group(usable)
-        exists = "group_id=1" in self._ofctl("dump-groups", self.bridge, check=False)
-        self._ofctl("mod-group" if exists else "add-group", self.bridge, group)
-        self._flows(self.bridge, [f"priority=50,in_port={LAN_PORT},ipv6,"
-                                  f"actions={'group:1' if usable else 'drop'}"])
+        if not self._group_exists:  # once per run: each ovs-ofctl costs milliseconds
+            self._group_exists = "group_id=1" in self._ofctl("dump-groups", self.bridge,
+                                                             check=False)
+        self._ofctl("mod-group" if self._group_exists else "add-group", self.bridge, group)
+        self._group_exists = True
+        default = f"priority=50,in_port={LAN_PORT},ipv6,actions={'group:1' if usable else 'drop'}"
+        if default != self._default_flow:
+            self._flows(self.bridge, [default])
+            self._default_flow = default
         rules = []
         for rule in self.config.rules:
             best = next((e for e in usable if e.uplink == rule.uplink), None)
@@ -262,9 +270,12 @@ class OvsDataPlane(DataPlane):
         wanted = {e.bid: e for e in usable if live.port + e.bid <= 0xFFFF}
         for bid in [b for b, coa in self._probe_coas.items()
                     if b not in wanted or str(wanted[b].care_of) != coa]:
-            self._ofctl("del-flows", self.bridge,
-                        f"udp6,tp_src={live.port + bid},tp_dst={live.port}", check=False)
-            del self._probe_coas[bid]
+            # Deleted later (housekeeping): a dead CoA's group rewrite must not wait for
+            # it, nor the detection of the next one (each ovs-ofctl costs milliseconds).
+            self._stale_probes[bid] = self._probe_coas.pop(bid)
+        for bid in [b for b in self._stale_probes
+                    if b in wanted and str(wanted[b].care_of) == self._stale_probes[b]]:
+            del self._stale_probes[bid]  # back before it was deleted: add-flows replaces
         flows = []
         for bid, entry in wanted.items():
             if bid in self._probe_coas:
@@ -280,6 +291,20 @@ class OvsDataPlane(DataPlane):
             self._probe_coas[bid] = str(entry.care_of)
         if flows:
             self._flows(self.bridge, flows)
+
+    def housekeeping(self) -> None:
+        """Delete the probe flows of CoAs that left the group (see _probe_flows)."""
+        live = self.config.liveness
+        for bid in list(self._stale_probes):
+            if bid in self._probe_coas:  # back with another CoA: only its old reply flow
+                coa = ipaddress.ip_address(self._stale_probes[bid])
+                tun_dst = "tun_ipv6_dst" if coa.version == 6 else "tun_dst"
+                self._ofctl("del-flows", self.bridge, f"in_port={GRE_PORT},{tun_dst}={coa},"
+                            f"udp6,tp_src={live.port + bid},tp_dst={live.port}", check=False)
+            else:
+                self._ofctl("del-flows", self.bridge,
+                            f"udp6,tp_src={live.port + bid},tp_dst={live.port}", check=False)
+            del self._stale_probes[bid]
 
     def _encap(self, entry: Entry) -> str:
         if entry.care_of.version == 6:

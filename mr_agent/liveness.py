@@ -20,9 +20,17 @@ seconds) and does the sending.
   stops using it and de-registers it). A reply to any outstanding probe, late or not,
   resets the count. Detection therefore takes between ``misses`` and ``misses + 1``
   intervals after the path breaks.
+* A CoA is only *armed* once one of its probes has been answered: a home agent that does
+  not reflect probes (``liveness_port`` 0, another port, an older version) must not make
+  the MR drop every CoA it registers. A CoA whose first ``NOT_ARMED_WARNING`` probes go
+  unanswered gets one warning in :attr:`Liveness.events`; a path that dies before its
+  first reply (milliseconds after the BA that proved it) is not detected.
 * If the caller is late (a busy machine), the schedule restarts from ``now`` rather than
-  sending a burst, and a turn that is more than one interval late does not count misses
-  for the probes it never had a chance to answer: only probes that had a full interval.
+  sending a burst. A probe only counts as missed once it has been out for at least half
+  an interval (a probe that itself went out late is not blamed for the next one being
+  due soon after). Replies that arrived while the caller was busy wait in its socket and
+  are read before :meth:`Liveness.poll` (the agent does so), so a stall alone causes no
+  miss.
 
 Probe payload (:func:`encode`): magic ``NMLV``, BID (16 bits), sequence (32 bits),
 send time (monotonic nanoseconds, 64 bits) - 18 octets.
@@ -40,6 +48,8 @@ MAGIC = b"NMLV"
 _FORMAT = "!4sHIQ"
 PAYLOAD_SIZE = struct.calcsize(_FORMAT)
 KEEP_OUTSTANDING = 16  # probes remembered per CoA (a late reply still counts)
+MIN_WAIT_SHARE = 0.5  # a probe is missed only after half an interval at least
+NOT_ARMED_WARNING = 20  # unanswered probes of a never-answered CoA before a warning
 
 
 def encode(bid: int, sequence: int, now: float) -> bytes:
@@ -88,6 +98,7 @@ class PathState:
     sent: int = 0
     received: int = 0
     rtt_ms: Optional[float] = None
+    warned: bool = False
 
 
 class Liveness:
@@ -101,6 +112,7 @@ class Liveness:
         self.paths: Dict[int, PathState] = {}
         self.failures: Dict[int, int] = {}  # BID -> times found dead (for the status)
         self.dead_total = 0
+        self.events: List[str] = []  # warnings for the log (drain them)
 
     def sync(self, care_of: Dict[int, CareOf], now: float) -> None:
         """Probe exactly these CoAs (BID -> address) from now on."""
@@ -134,8 +146,17 @@ class Liveness:
             if now < path.next_at:
                 continue
             late = now - path.next_at > self.interval
-            if path.last_sent is not None and not late:
-                path.misses += 1  # the previous probe had a whole interval to come back
+            out_for = now - path.outstanding.get(path.last_sent, now) \
+                if path.last_sent is not None else 0.0
+            if path.last_sent is not None and path.received and \
+                    out_for >= self.interval * MIN_WAIT_SHARE:
+                path.misses += 1  # the previous probe had its time to come back
+            if not path.received and path.sent >= NOT_ARMED_WARNING and not path.warned:
+                path.warned = True
+                self.events.append(
+                    f"care-of {path.care_of} (bid {path.bid}): no answer to {path.sent} "
+                    "liveness probes since it was bound; not watched until one comes back "
+                    "(does the home agent reflect this port - its liveness_port?)")
             if path.misses >= self.misses:
                 del self.paths[path.bid]
                 self.failures[path.bid] = self.failures.get(path.bid, 0) + 1
@@ -167,5 +188,6 @@ class Liveness:
         failures = self.failures.get(bid, 0)
         if path is None:
             return {"probing": False, "failures": failures} if failures else None
-        return {"probing": True, "sent": path.sent, "received": path.received,
+        return {"probing": True, "armed": path.received > 0, "sent": path.sent,
+                "received": path.received,
                 "misses": path.misses, "rtt_ms": path.rtt_ms, "failures": failures}

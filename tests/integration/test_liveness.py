@@ -10,7 +10,9 @@ probed again.
 
 from __future__ import annotations
 
+import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 
 from topologies.model import load
 from topologies.procs import wait_until
-from topologies.runner import Runner
+from topologies.runner import ROOT, Runner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.requires_root,
               pytest.mark.requires_ovs,
@@ -112,6 +114,14 @@ def test_a_silent_uplink_is_detected_deregistered_and_comes_back(lab):
         silent = {b["care_of"]: b for b in status["bindings"]}
         assert all(silent[c]["path_failures"] >= 1 and not silent[c]["usable"]
                    for c in ISP1_COAS), silent
+        table = runner.exec("mr", ["env", "PYTHONPATH=%s" % ROOT, sys.executable, "-m",
+                                   "mr_agent.cli", "status", "--config",
+                                   str(Path(state["run_dir"]) / "mr.yaml")]).stdout
+        assert "liveness: probes every 50 ms" in table and "silent paths detected: 2" in table, \
+            table
+        for coa in ISP1_COAS:
+            assert re.search(rf"{re.escape(coa)}\s+isp1\s+\S+\s+no\s+-\s+silent \d+s\s+1",
+                             table), table
         assert runner.exec("lan1", PING[:-6] + ["-c", "1", "-W", "2", CN]).returncode in (0, 1)
         assert runner.exec("lan1", PING + [CN]).returncode == 0
         assert runner.exec("cn", PING + [LAN1]).returncode == 0

@@ -89,23 +89,40 @@ def test_a_silent_path_dies_after_misses_unanswered_probes(misses):
 def test_a_late_reply_still_proves_the_path():
     live = Liveness(IV, 3)
     live.sync({1: A}, T0)
-    first = live.poll(T0)[0][0]
-    live.poll(T0 + IV)  # one miss
-    live.poll(T0 + 2 * IV)  # two
+    assert live.on_reply(1, live.poll(T0)[0][0].sequence, T0 + 0.001)  # armed
+    second = live.poll(T0 + IV)[0][0]
+    live.poll(T0 + 2 * IV)  # one miss
+    live.poll(T0 + 3 * IV)  # two
     assert live.paths[1].misses == 2 and live.suspects() == [1]
-    assert live.on_reply(1, first.sequence, T0 + 2 * IV + 0.01)
+    assert live.on_reply(1, second.sequence, T0 + 3 * IV + 0.01)
     assert live.paths[1].misses == 0 and live.suspects() == []
-    assert not live.on_reply(1, first.sequence, T0 + 2 * IV + 0.02)  # twice: ignored
+    assert not live.on_reply(1, second.sequence, T0 + 3 * IV + 0.02)  # twice: ignored
     assert not live.on_reply(9, 1, T0)  # unknown BID
 
 
-def test_a_late_loop_sends_no_burst_and_counts_no_miss_it_caused():
-    live = Liveness(IV, 2)
+def test_a_late_loop_sends_no_burst_and_blames_no_probe_that_had_no_time():
+    live = Liveness(IV, 3)
     live.sync({1: A}, T0)
-    live.poll(T0)
-    probes, dead = live.poll(T0 + 1.0)  # the loop was stuck for 1 s
+    assert live.on_reply(1, live.poll(T0)[0][0].sequence, T0 + 0.001)  # armed
+    probes, dead = live.poll(T0 + 1.0)  # the loop was stuck for 1 s: one probe, no burst
     assert len(probes) == 1 and dead == [] and live.paths[1].misses == 0
     assert live.next_deadline() == pytest.approx(T0 + 1.0 + IV)
+    live.poll(T0 + 1.0 + IV)  # out for a whole interval, unanswered: a miss
+    assert live.paths[1].misses == 1
+    live.paths[1].next_at = T0 + 1.0 + IV + 0.01  # due again before half an interval
+    live.poll(T0 + 1.0 + IV + 0.01)
+    assert live.paths[1].misses == 1  # that probe had no time yet
+
+
+def test_a_stall_does_not_delay_detection_of_a_dead_path():
+    """Misses count even when the loop runs late (e.g. busy rewriting the data plane)."""
+    live = Liveness(IV, 3)
+    live.sync({1: A}, T0)
+    assert live.on_reply(1, live.poll(T0)[0][0].sequence, T0 + 0.001)
+    dead = []
+    for now in (T0 + IV, T0 + 2.2 * IV, T0 + 3.5 * IV, T0 + 4.6 * IV):  # irregular, late
+        dead += live.poll(now)[1]
+    assert [d.bid for d in dead] == [1]
 
 
 def test_sync_follows_the_carried_care_of_addresses():
@@ -198,3 +215,13 @@ def test_the_only_care_of_address_going_silent_has_no_one_to_deregister_through(
     assert bul.path_failed(1, T0 + 1) == []
     assert bul.usable(T0 + 1) == []
     assert "no care-of address left" in " ".join(e.text for e in bul.drain_events())
+
+
+def test_a_care_of_address_that_never_answered_is_not_declared_dead_but_warned_about():
+    """A home agent that does not reflect the probes must not make the MR drop its CoAs."""
+    live = Liveness(IV, 3)
+    live.sync({1: A}, T0)
+    sent, dead = run(live, T0, T0 + 2.0, answer=lambda bid, t: False)
+    assert dead == [] and len(sent) > 20
+    assert len(live.events) == 1 and "no answer to 20 liveness probes" in live.events[0]
+    assert live.status(1)["armed"] is False

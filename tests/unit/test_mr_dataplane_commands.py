@@ -171,8 +171,13 @@ def test_each_care_of_address_of_the_group_gets_its_probe_and_reply_flows():
     run.commands.clear()
     run.inputs.clear()
     plane.program([b])  # BID 1 leaves the group: its flows go, BID 3's stay as they are
-    assert any("del-flows br-mr udp6,tp_src=4196,tp_dst=4195" in c for c in run.commands)
     assert not [f for text in run.inputs for f in text.splitlines() if "tp_dst=4195" in f]
+    assert not [c for c in run.commands if "del-flows" in c]  # not now: the group first
+    plane.housekeeping()
+    assert [c for c in run.commands if "del-flows" in c] == [
+        "ovs-ofctl -O OpenFlow13 del-flows br-mr udp6,tp_src=4196,tp_dst=4195"]
+    plane.housekeeping()
+    assert len([c for c in run.commands if "del-flows" in c]) == 1
 
 
 def test_liveness_disabled_installs_no_probe_flow():
