@@ -178,8 +178,9 @@ class Agent:
                         "%s; not used any more, de-registering it and re-registering over "
                         "its own path until it answers", path.care_of, path.bid,
                         path.silent_ms, path.misses, uplink)
-            self._send(self.bul.path_failed(path.bid, now, self.liveness.suspects()))
-        if dead:
+        if dead:  # one de-registration for all of them, then one group rewrite
+            self._send(self.bul.path_failed([p.bid for p in dead], now,
+                                            self.liveness.suspects()))
             self._program(now)
             self._log_events()
             self._tidy_at = now + HOUSEKEEPING_DELAY

@@ -146,32 +146,40 @@ class BindingUpdateList:
             leaving.append(bid)
         return self._send_deregistration(leaving, now) if leaving else []
 
-    def path_failed(self, bid: int, now: float, suspects: Sequence[int] = ()) -> List[Send]:
-        """The path through this care-of address is silent (the link may well be up):
-        stop using it now, de-register its BID over a surviving care-of address (like a
-        lost address) and keep re-registering it over its own path with the usual
-        backoff; a BA over that path makes it usable again. The de-registration avoids
-        ``suspects`` (care-of addresses whose probes are going unanswered too) and the
-        failed one's uplink, when it can: they likely share the failure."""
-        entry = self.entries.get(bid)
-        if entry is None or not entry.usable(now):
+    def path_failed(self, bids: Union[int, Sequence[int]], now: float,
+                    suspects: Sequence[int] = ()) -> List[Send]:
+        """The paths through these care-of addresses are silent (the links may well be
+        up): stop using them now, de-register their BIDs (one BU) over a surviving
+        care-of address, like lost addresses, and keep re-registering each over its own
+        path with the usual backoff; a BA over that path makes it usable again. The
+        de-registration avoids ``suspects`` (care-of addresses whose probes are going
+        unanswered too) and the failed ones' uplinks when it can: they likely share the
+        failure."""
+        leaving, uplinks = [], set()
+        for bid in [bids] if isinstance(bids, int) else list(bids):
+            entry = self.entries.get(bid)
+            if entry is None or not entry.usable(now):
+                continue
+            if entry.sequence is not None:
+                self._in_flight.pop(entry.sequence, None)  # a refresh in flight: forget it
+            entry.silent_since = now
+            entry.path_failures += 1
+            entry.state = State.BACKOFF
+            entry.sequence = None
+            entry.expires_at = entry.refresh_at = None
+            entry.timeout = INITIAL_BINDACK_TIMEOUT
+            # The first re-registration waits: the de-registration (over another path)
+            # must reach the home agent first, or it would undo a re-registration that
+            # got through.
+            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+            if entry.acknowledged_once:
+                self._leaving[bid] = (replace(entry, state=State.DEREGISTERING),
+                                      DEREGISTRATION_TRIES)
+                leaving.append(bid)
+                uplinks.add(entry.uplink)
+        if not leaving:
             return []
-        if entry.sequence is not None:
-            self._in_flight.pop(entry.sequence, None)  # a refresh in flight: forget it
-        entry.silent_since = now
-        entry.path_failures += 1
-        entry.state = State.BACKOFF
-        entry.sequence = None
-        entry.expires_at = entry.refresh_at = None
-        entry.timeout = INITIAL_BINDACK_TIMEOUT
-        # The first re-registration waits: the de-registration (over another path) must
-        # reach the home agent first, or it would undo a re-registration that got through.
-        entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
-        if entry.acknowledged_once:
-            self._leaving[bid] = (replace(entry, state=State.DEREGISTERING),
-                                  DEREGISTRATION_TRIES)
-            return self._send_deregistration([bid], now, avoid=(set(suspects), entry.uplink))
-        return []
+        return self._send_deregistration(leaving, now, avoid=(set(suspects), uplinks))
 
     def shutdown(self, now: float) -> List[Send]:
         """De-register everything with one BU (lifetime 0, no BID) over any CoA."""
@@ -293,10 +301,9 @@ class BindingUpdateList:
                if entry.retransmit_at is not None and now >= entry.retransmit_at]
         if due:
             # A silent path's de-registration again avoids its uplink (see path_failed).
-            silent = [self._leaving[b][0].uplink for b in due
-                      if self._leaving[b][0].silent_since is not None]
-            sends.extend(self._send_deregistration(due, now, avoid=(set(), silent[0])
-                                                   if silent else (set(), None)))
+            silent = {self._leaving[b][0].uplink for b in due
+                      if self._leaving[b][0].silent_since is not None}
+            sends.extend(self._send_deregistration(due, now, avoid=(set(), silent)))
         return sends
 
     def next_deadline(self) -> Optional[float]:
@@ -350,7 +357,7 @@ class BindingUpdateList:
         return Send(entry.care_of, self.home_agent, message, (entry.bid,), purpose)
 
     def _send_deregistration(self, bids: List[int], now: float,
-                             avoid: Tuple[set, Optional[str]] = (set(), None)) -> List[Send]:
+                             avoid: Tuple[set, set] = (set(), set())) -> List[Send]:
         via = self._survivor(now, avoid=avoid)
         live = [b for b in bids if b in self._leaving and self._leaving[b][1] > 0]
         for bid in bids:
@@ -371,11 +378,11 @@ class BindingUpdateList:
         return [Send(via.care_of, self.home_agent, message, tuple(live), "deregister")]
 
     def _survivor(self, now: float, any_state: bool = False,
-                  avoid: Tuple[set, Optional[str]] = (set(), None)) -> Optional[Entry]:
+                  avoid: Tuple[set, set] = (set(), set())) -> Optional[Entry]:
         usable = self.usable(now)
         if usable:
-            suspects, uplink = avoid
-            return min(usable, key=lambda e: (e.bid in suspects, e.uplink == uplink,
+            suspects, uplinks = avoid
+            return min(usable, key=lambda e: (e.bid in suspects, e.uplink in uplinks,
                                               e.priority, e.bid))
         if any_state and self.entries:
             return sorted(self.entries.values(), key=lambda e: (e.priority, e.bid))[0]

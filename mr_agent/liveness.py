@@ -25,8 +25,9 @@ seconds) and does the sending.
   the MR drop every CoA it registers. A CoA whose first ``NOT_ARMED_WARNING`` probes go
   unanswered gets one warning in :attr:`Liveness.events`; a path that dies before its
   first reply (milliseconds after the BA that proved it) is not detected.
-* If the caller is late (a busy machine), the schedule restarts from ``now`` rather than
-  sending a burst. A probe only counts as missed once it has been out for at least half
+* Every CoA is probed on one common schedule (a new one at once, then at the next common
+  tick), so CoAs that fail together are found dead in the same turn. If the caller is
+  late (a busy machine), the next probe is at the next tick after ``now``, not a burst. A probe only counts as missed once it has been out for at least half
   an interval (a probe that itself went out late is not blamed for the next one being
   due soon after). Replies that arrived while the caller was busy wait in its socket and
   are read before :meth:`Liveness.poll` (the agent does so), so a stall alone causes no
@@ -113,6 +114,7 @@ class Liveness:
         self.failures: Dict[int, int] = {}  # BID -> times found dead (for the status)
         self.dead_total = 0
         self.events: List[str] = []  # warnings for the log (drain them)
+        self._origin: Optional[float] = None  # of the common probe schedule
 
     def sync(self, care_of: Dict[int, CareOf], now: float) -> None:
         """Probe exactly these CoAs (BID -> address) from now on."""
@@ -145,7 +147,6 @@ class Liveness:
         for path in list(self.paths.values()):
             if now < path.next_at:
                 continue
-            late = now - path.next_at > self.interval
             out_for = now - path.outstanding.get(path.last_sent, now) \
                 if path.last_sent is not None else 0.0
             if path.last_sent is not None and path.received and \
@@ -171,10 +172,19 @@ class Liveness:
                 del path.outstanding[min(path.outstanding)]
             path.last_sent = path.sequence
             path.sent += 1
-            path.next_at = now + self.interval if late else path.next_at + self.interval
+            path.next_at = self._next_tick(now)
             probes.append(Probe(path.bid, path.care_of, path.sequence,
                                 encode(path.bid, path.sequence, now)))
         return probes, dead
+
+    def _next_tick(self, now: float) -> float:
+        """The next point of the common schedule after ``now``: every CoA is probed in
+        the same turn, so CoAs that fail together are found dead together (one
+        de-registration, one group rewrite)."""
+        if self._origin is None:
+            self._origin = now
+        ticks = int((now - self._origin) / self.interval + 1e-9) + 1
+        return self._origin + ticks * self.interval
 
     def suspects(self) -> List[int]:
         """BIDs whose latest probes go unanswered (not dead yet)."""

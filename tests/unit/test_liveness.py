@@ -225,3 +225,23 @@ def test_a_care_of_address_that_never_answered_is_not_declared_dead_but_warned_a
     assert dead == [] and len(sent) > 20
     assert len(live.events) == 1 and "no answer to 20 liveness probes" in live.events[0]
     assert live.status(1)["armed"] is False
+
+
+def test_care_of_addresses_share_one_schedule_and_die_together():
+    live = Liveness(IV, 3)
+    live.sync({1: A}, T0)
+    live.poll(T0)
+    live.sync({1: A, 2: B}, T0 + 0.013)  # acknowledged later: probed at once...
+    assert [p.bid for p in live.poll(T0 + 0.013)[0]] == [2]
+    assert live.paths[2].next_at == pytest.approx(T0 + IV)  # ...then with BID 1
+    fail = T0 + 0.2
+    sent, dead = run(live, T0 + 0.014, T0 + 1.0, answer=lambda bid, t: t < fail)
+    assert sorted(d.bid for _, d in dead) == [1, 2]
+    assert len({t for t, _ in dead}) == 1  # in the same poll
+
+
+def test_several_silent_paths_are_deregistered_in_one_binding_update():
+    bul = three()
+    send = one(bul.path_failed([1, 2], T0 + 1))
+    assert send.bids == (1, 2) and send.via == COA_B
+    assert [e.bid for e in bul.usable(T0 + 1)] == [3]
