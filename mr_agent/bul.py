@@ -21,7 +21,10 @@ implements (RFC 6275 11.7-11.8, RFC 5648, RFC 3963 for the MR side):
   from :mod:`mr_agent.liveness`) stops being usable and is de-registered the same way,
   but stays in the list: it is registered again over its own path, first after 1 s,
   then with the usual doubling backoff, until a BA proves the path (then it is usable
-  and probed again). Its unanswered BUs do not count against the home agent.
+  and probed again). An attempt without a BA within 1 s is undone by a de-registration
+  over a survivor (a path that fails downstream only lets the BU through, and the home
+  agent would send traffic into the hole). Its unanswered BUs do not count against the
+  home agent.
 """
 
 from __future__ import annotations
@@ -181,6 +184,21 @@ class BindingUpdateList:
             return []
         return self._send_deregistration(leaving, now, avoid=(set(suspects), uplinks))
 
+    def _undo_recovery(self, entry: Entry, now: float) -> List[Send]:
+        """A recovery attempt of a silent CoA got no BA within 1 s. If its path fails
+        downstream only, the BU did reach the home agent, which bound the CoA again and
+        sends traffic into the hole: de-register it (over a survivor) before the next
+        attempt, after the backoff. A BA of that attempt arriving later is ignored (the
+        de-registration is newer); the next attempt proves the path instead."""
+        self._in_flight.pop(entry.sequence, None)
+        entry.sequence = None
+        entry.state = State.BACKOFF
+        entry.retransmit_at = now + entry.timeout
+        entry.timeout = min(entry.timeout * 2, MAX_BINDACK_TIMEOUT)
+        self._leaving[entry.bid] = (replace(entry, state=State.DEREGISTERING),
+                                    DEREGISTRATION_TRIES)
+        return self._send_deregistration([entry.bid], now, avoid=(set(), {entry.uplink}))
+
     def shutdown(self, now: float) -> List[Send]:
         """De-register everything with one BU (lifetime 0, no BID) over any CoA."""
         via = self._survivor(now, any_state=True)
@@ -283,6 +301,10 @@ class BindingUpdateList:
                     entry.timeout = INITIAL_BINDACK_TIMEOUT
                     sends.append(self._register(entry, now, "register"))
                     continue
+            if entry.state == State.REGISTERING and entry.silent_since is not None and \
+                    entry.retransmit_at is not None and now >= entry.retransmit_at:
+                sends.extend(self._undo_recovery(entry, now))
+                continue
             if entry.state in (State.REGISTERING, State.BACKOFF) and \
                     entry.retransmit_at is not None and now >= entry.retransmit_at:
                 if entry.state == State.REGISTERING and entry.silent_since is None:
@@ -351,6 +373,11 @@ class BindingUpdateList:
         elif entry.state == State.REGISTERED:
             entry.state = State.REGISTERING  # refresh: still usable until it expires
         entry.retransmit_at = now + entry.timeout
+        if entry.silent_since is not None:
+            # A recovery attempt: its BA is awaited 1 s (then it is undone, see tick), and
+            # no older de-registration may be retransmitted after it.
+            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+            self._leaving.pop(entry.bid, None)
         entry.refresh_at = None  # until the BA says when
         entry.sent_at = now
         self._in_flight[message.sequence] = ("register", (entry.bid,))

@@ -140,3 +140,33 @@ def test_a_silent_uplink_is_detected_deregistered_and_comes_back(lab):
     assert "answers again" in mr_log.read_text()
     assert runner.exec("lan1", PING + [CN]).returncode == 0
     assert runner.exec("cn", PING + [LAN1]).returncode == 0
+
+
+def test_a_downstream_only_failure_does_not_stay_bound_at_the_home_agent(lab):
+    """isp1 loses only the way to the CoAs: the MR's BUs still reach the HA. Each recovery
+    attempt binds the CoA again (its BA is lost), so the MR undoes it after 1 s: isp1's
+    CoAs must be unbound most of the time, and come back once the path heals."""
+    runner, state = lab
+    wait_until(lambda: runner.ha_care_of(state) == ALL_COAS and
+               runner.mr_usable(state) == ALL_COAS, 40, "all four CoAs in use")
+    isp1 = runner.namespace("isp1", state)
+    for coa in ISP1_COAS:
+        isp1.run("ip", "-6", "route", "add", "blackhole", coa + "/128")
+    try:
+        wait_until(lambda: runner.ha_care_of(state) == ISP2_COAS, 3,
+                   "the HA to drop isp1's CoAs")
+        samples = []
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            samples.append(any(c in runner.ha_care_of(state) for c in ISP1_COAS))
+            time.sleep(0.1)
+        print("\ndownstream-only: isp1's CoAs bound at the HA in %d of %d samples"
+              % (sum(samples), len(samples)))
+        assert sum(samples) < 0.5 * len(samples), samples
+        assert runner.mr_usable(state) == ISP2_COAS
+        assert runner.exec("cn", PING + [LAN1]).returncode == 0
+    finally:
+        for coa in ISP1_COAS:
+            isp1.run("ip", "-6", "route", "del", "blackhole", coa + "/128", check=False)
+    wait_until(lambda: runner.ha_care_of(state) == ALL_COAS and
+               runner.mr_usable(state) == ALL_COAS, 40, "isp1's CoAs back after healing")

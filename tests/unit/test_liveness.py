@@ -177,12 +177,35 @@ def test_a_silent_path_is_re_registered_over_its_own_path_with_backoff():
     now = T0 + 1
     dereg = one(bul.path_failed(1, now))
     assert bul.on_ack(ack(dereg.message.sequence, 1), now + 0.01) == []
-    sends = [s for s in transmissions_until(bul, now, now + 20) if 1 in s.bids]
-    assert all(s.via == COA_A and s.message.lifetime > 0 for s in sends)
-    # first after 1 s (the de-registration goes first), then doubling
-    attempts = [s.message.sequence for s in sends]
-    assert len(attempts) == 5, sends  # at +1, +2, +4, +8, +16
-    assert bul.entries[1].timeout == 16  # the next wait; then 32 s, the usual cap
+    sends, t = [], now
+    while t < now + 20:  # drive the timers, answering nothing but the de-registrations
+        t = bul.next_deadline()
+        for send in bul.tick(t):
+            sends.append((round(t - now, 3), send))
+            if send.purpose == "deregister":
+                bul.on_ack(ack(send.message.sequence, 1), t + 0.01)
+    attempts = [(at, s) for at, s in sends if s.purpose != "deregister"]
+    undos = [(at, s) for at, s in sends if s.purpose == "deregister"]
+    assert all(s.via == COA_A and s.message.lifetime > 0 and s.bids == (1,)
+               for _, s in attempts)
+    # first after 1 s (the de-registration goes first), then with doubling backoff
+    assert [at for at, _ in attempts] == [1, 3, 6, 11, 20]
+    # each unanswered attempt is undone 1 s later over the other uplink (a path that
+    # fails downstream only lets the BU through: the home agent must not keep it bound)
+    assert [at for at, _ in undos] == [2, 4, 7, 12]
+    assert all(s.via == COA_B and s.message.lifetime == 0 and s.bids == (1,)
+               for _, s in undos)
+
+
+def test_a_late_ba_of_an_undone_attempt_is_ignored():
+    bul = three()
+    now = T0 + 1
+    one(bul.path_failed(1, now))
+    attempt = one([s for s in bul.tick(now + 1) if s.purpose != "deregister"])
+    undo = one([s for s in bul.tick(now + 2) if s.purpose == "deregister"])
+    assert undo.message.sequence > attempt.message.sequence
+    bul.on_ack(ack(attempt.message.sequence, 1), now + 2.5)  # too late: undone already
+    assert [e.bid for e in bul.usable(now + 2.5)] == [2, 3]
 
 
 def test_a_ba_over_the_healed_path_makes_it_usable_again():
