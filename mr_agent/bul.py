@@ -16,14 +16,22 @@ implements (RFC 6275 11.7-11.8, RFC 5648, RFC 3963 for the MR side):
   home agent that stops answering -> the next configured home agent; authentication
   or other refusals -> logged and retried with backoff;
 * a lost care-of address stops being usable at once and is de-registered (lifetime
-  0 with its BID) through a surviving care-of address; shutdown de-registers all.
+  0 with its BID) through a surviving care-of address; shutdown de-registers all;
+* a care-of address whose path went silent (:meth:`BindingUpdateList.path_failed`,
+  from :mod:`mr_agent.liveness`) stops being usable and is de-registered the same way,
+  but stays in the list: it is registered again over its own path, first after 1 s,
+  then with the usual doubling backoff, until a BA proves the path (then it is usable
+  and probed again). An attempt without a BA within 1 s is undone by a de-registration
+  over a survivor (a path that fails downstream only lets the BU through, and the home
+  agent would send traffic into the hole). Its unanswered BUs do not count against the
+  home agent.
 """
 
 from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import mip6
@@ -68,6 +76,8 @@ class Entry:
     acknowledged_once: bool = False
     unanswered: int = 0
     last_status: Optional[int] = None
+    silent_since: Optional[float] = None  # its path stopped answering probes
+    path_failures: int = 0
 
     def usable(self, now: float) -> bool:
         """Acknowledged, not expired, not being removed: traffic may use it."""
@@ -139,6 +149,56 @@ class BindingUpdateList:
             leaving.append(bid)
         return self._send_deregistration(leaving, now) if leaving else []
 
+    def path_failed(self, bids: Union[int, Sequence[int]], now: float,
+                    suspects: Sequence[int] = ()) -> List[Send]:
+        """The paths through these care-of addresses are silent (the links may well be
+        up): stop using them now, de-register their BIDs (one BU) over a surviving
+        care-of address, like lost addresses, and keep re-registering each over its own
+        path with the usual backoff; a BA over that path makes it usable again. The
+        de-registration avoids ``suspects`` (care-of addresses whose probes are going
+        unanswered too) and the failed ones' uplinks when it can: they likely share the
+        failure."""
+        leaving, uplinks = [], set()
+        for bid in [bids] if isinstance(bids, int) else list(bids):
+            entry = self.entries.get(bid)
+            if entry is None or not entry.usable(now):
+                continue
+            if entry.sequence is not None:
+                self._in_flight.pop(entry.sequence, None)  # a refresh in flight: forget it
+            entry.silent_since = now
+            entry.path_failures += 1
+            entry.state = State.BACKOFF
+            entry.sequence = None
+            entry.expires_at = entry.refresh_at = None
+            entry.timeout = INITIAL_BINDACK_TIMEOUT
+            # The first re-registration waits: the de-registration (over another path)
+            # must reach the home agent first, or it would undo a re-registration that
+            # got through.
+            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+            if entry.acknowledged_once:
+                self._leaving[bid] = (replace(entry, state=State.DEREGISTERING),
+                                      DEREGISTRATION_TRIES)
+                leaving.append(bid)
+                uplinks.add(entry.uplink)
+        if not leaving:
+            return []
+        return self._send_deregistration(leaving, now, avoid=(set(suspects), uplinks))
+
+    def _undo_recovery(self, entry: Entry, now: float) -> List[Send]:
+        """A recovery attempt of a silent CoA got no BA within 1 s. If its path fails
+        downstream only, the BU did reach the home agent, which bound the CoA again and
+        sends traffic into the hole: de-register it (over a survivor) before the next
+        attempt, after the backoff. A BA of that attempt arriving later is ignored (the
+        de-registration is newer); the next attempt proves the path instead."""
+        self._in_flight.pop(entry.sequence, None)
+        entry.sequence = None
+        entry.state = State.BACKOFF
+        entry.retransmit_at = now + entry.timeout
+        entry.timeout = min(entry.timeout * 2, MAX_BINDACK_TIMEOUT)
+        self._leaving[entry.bid] = (replace(entry, state=State.DEREGISTERING),
+                                    DEREGISTRATION_TRIES)
+        return self._send_deregistration([entry.bid], now, avoid=(set(), {entry.uplink}))
+
     def shutdown(self, now: float) -> List[Send]:
         """De-register everything with one BU (lifetime 0, no BID) over any CoA."""
         via = self._survivor(now, any_state=True)
@@ -207,6 +267,13 @@ class BindingUpdateList:
         entry.retransmit_at = None
         entry.sequence = None
         entry.timeout = INITIAL_BINDACK_TIMEOUT
+        if self._leaving.pop(entry.bid, None) is not None:
+            self._log("info", f"BID {entry.bid} ({entry.care_of}) bound again: its pending "
+                              "de-registration is dropped")
+        if entry.silent_since is not None:
+            self._log("info", f"care-of {entry.care_of} (bid {entry.bid}) answers again after "
+                              f"{now - entry.silent_since:.1f} s: usable, probing resumes")
+            entry.silent_since = None
         if first:
             self._log("info", f"BID {entry.bid} ({entry.care_of}) registered for {granted} s")
 
@@ -234,13 +301,18 @@ class BindingUpdateList:
                     entry.timeout = INITIAL_BINDACK_TIMEOUT
                     sends.append(self._register(entry, now, "register"))
                     continue
+            if entry.state == State.REGISTERING and entry.silent_since is not None and \
+                    entry.retransmit_at is not None and now >= entry.retransmit_at:
+                sends.extend(self._undo_recovery(entry, now))
+                continue
             if entry.state in (State.REGISTERING, State.BACKOFF) and \
                     entry.retransmit_at is not None and now >= entry.retransmit_at:
-                if entry.state == State.REGISTERING:
+                if entry.state == State.REGISTERING and entry.silent_since is None:
                     entry.unanswered += 1
                     if entry.unanswered >= SWITCH_HOME_AGENT_AFTER and \
                             len(self.config.home_agents) > 1:
                         return self._next_home_agent(now, "no answer")
+                if entry.state == State.REGISTERING:
                     entry.timeout = min(entry.timeout * 2, MAX_BINDACK_TIMEOUT)
                 sends.append(self._register(entry, now, "retransmit"))
             elif entry.state == State.REGISTERED and entry.refresh_at is not None \
@@ -250,7 +322,10 @@ class BindingUpdateList:
         due = [bid for bid, (entry, _) in self._leaving.items()
                if entry.retransmit_at is not None and now >= entry.retransmit_at]
         if due:
-            sends.extend(self._send_deregistration(due, now))
+            # A silent path's de-registration again avoids its uplink (see path_failed).
+            silent = {self._leaving[b][0].uplink for b in due
+                      if self._leaving[b][0].silent_since is not None}
+            sends.extend(self._send_deregistration(due, now, avoid=(set(), silent)))
         return sends
 
     def next_deadline(self) -> Optional[float]:
@@ -298,13 +373,19 @@ class BindingUpdateList:
         elif entry.state == State.REGISTERED:
             entry.state = State.REGISTERING  # refresh: still usable until it expires
         entry.retransmit_at = now + entry.timeout
+        if entry.silent_since is not None:
+            # A recovery attempt: its BA is awaited 1 s (then it is undone, see tick), and
+            # no older de-registration may be retransmitted after it.
+            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+            self._leaving.pop(entry.bid, None)
         entry.refresh_at = None  # until the BA says when
         entry.sent_at = now
         self._in_flight[message.sequence] = ("register", (entry.bid,))
         return Send(entry.care_of, self.home_agent, message, (entry.bid,), purpose)
 
-    def _send_deregistration(self, bids: List[int], now: float) -> List[Send]:
-        via = self._survivor(now)
+    def _send_deregistration(self, bids: List[int], now: float,
+                             avoid: Tuple[set, set] = (set(), set())) -> List[Send]:
+        via = self._survivor(now, avoid=avoid)
         live = [b for b in bids if b in self._leaving and self._leaving[b][1] > 0]
         for bid in bids:
             if bid not in live or via is None:
@@ -323,10 +404,13 @@ class BindingUpdateList:
         self._in_flight[message.sequence] = ("deregister", tuple(live))
         return [Send(via.care_of, self.home_agent, message, tuple(live), "deregister")]
 
-    def _survivor(self, now: float, any_state: bool = False) -> Optional[Entry]:
+    def _survivor(self, now: float, any_state: bool = False,
+                  avoid: Tuple[set, set] = (set(), set())) -> Optional[Entry]:
         usable = self.usable(now)
         if usable:
-            return usable[0]
+            suspects, uplinks = avoid
+            return min(usable, key=lambda e: (e.bid in suspects, e.uplink in uplinks,
+                                              e.priority, e.bid))
         if any_state and self.entries:
             return sorted(self.entries.values(), key=lambda e: (e.priority, e.bid))[0]
         return None

@@ -80,12 +80,28 @@ def _status(config, as_json: bool) -> int:
         print(json.dumps(status, indent=1))
         return 0
     print(f"home address {status['home_address']}, home agent {status['home_agent']}")
+    live = status.get("liveness") or {}
+    if live.get("enabled"):
+        print(f"liveness: probes every {live['interval_ms']} ms to port {live['port']}, dead "
+              f"after {live['misses']} misses; silent paths detected: "
+              f"{live['silent_paths_detected']}")
+    else:
+        print("liveness: off")
     print(f"{'BID':>4}  {'care-of address':<24} {'uplink':<10} {'state':<14} "
-          f"{'usable':<6} {'left':>7}")
+          f"{'usable':<6} {'left':>7}  {'probes':<16} {'silent':>6}")
     for b in status["bindings"]:
         left = "-" if b["lifetime_left"] is None else f"{b['lifetime_left']:.0f}s"
+        probe = b.get("probe") or {}
+        if b.get("silent_for") is not None:
+            probes = f"silent {b['silent_for']:.0f}s"
+        elif probe.get("probing"):
+            rtt = "-" if probe.get("rtt_ms") is None else f"{probe['rtt_ms']:.1f}ms"
+            probes = f"{probe['received']}/{probe['sent']} {rtt}"
+        else:
+            probes = "-"
         print(f"{b['bid']:>4}  {b['care_of']:<24} {b['uplink']:<10} {b['state']:<14} "
-              f"{'yes' if b['usable'] else 'no':<6} {left:>7}")
+              f"{'yes' if b['usable'] else 'no':<6} {left:>7}  {probes:<16} "
+              f"{b.get('path_failures', 0):>6}")
     return 0
 
 

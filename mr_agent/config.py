@@ -20,8 +20,18 @@ CareOf = Union[IPv6Address, IPv4Address]
 POLICY_MODES = ("weighted", "active-backup")
 PROTOCOLS = {"tcp": 6, "udp": 17}
 
-__all__ = ["ConfigError", "MobileRouterAgentConfig", "Uplink", "PolicyRule", "load_config",
-           "parse_config"]
+__all__ = ["ConfigError", "MobileRouterAgentConfig", "Uplink", "PolicyRule", "Liveness",
+           "load_config", "parse_config"]
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """Per care-of address liveness probing (see :mod:`mr_agent.liveness`)."""
+
+    enabled: bool = True
+    interval_ms: int = 50  # one probe per acknowledged CoA this often
+    misses: int = 3  # consecutive unanswered probes that make a CoA dead
+    port: int = 4195  # UDP port the home agent reflects (its home_agent.liveness_port)
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class MobileRouterAgentConfig:
     status_file: Optional[str] = None
     dataplane: dict = field(default_factory=dict)
     source: str = "<config>"
+    liveness: Liveness = field(default_factory=Liveness)
 
     def uplink(self, name: str) -> Optional[Uplink]:
         return next((u for u in self.uplinks if u.name == name), None)
@@ -108,6 +119,20 @@ def _rule(check: Checker, raw: Any, path: str) -> Optional[PolicyRule]:
     return PolicyRule(protocol, port, uplink)
 
 
+def _liveness(check: Checker, raw: Any) -> Liveness:
+    tree = check.mapping(raw, "liveness")
+    check.unknown_keys(tree, "liveness", ("enabled", "interval_ms", "misses", "port"))
+    default = Liveness()
+    values = (check.get(tree, "liveness", "enabled", as_bool, default=default.enabled),
+              check.get(tree, "liveness", "interval_ms", bounded_int(10, 60000),
+                        default=default.interval_ms),
+              check.get(tree, "liveness", "misses", bounded_int(1, 100),
+                        default=default.misses),
+              check.get(tree, "liveness", "port", bounded_int(1, 65534), default=default.port,
+                        what="the home agent's liveness_port"))
+    return default if None in values else Liveness(*values)
+
+
 def parse_config(tree: Any, source: str = "<config>", base_dir: str = "."
                  ) -> MobileRouterAgentConfig:
     """Validate a parsed YAML tree; raises ConfigError with every problem found."""
@@ -115,7 +140,7 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = "."
     tree = check.mapping(tree, "")
     check.unknown_keys(tree, "", ("mobile_router", "home_agents", "home_agent_ipv4",
                                   "uplinks", "policy", "dataplane", "state_file",
-                                  "status_file"))
+                                  "status_file", "liveness"))
     mr = check.mapping(tree.get("mobile_router") or {}, "mobile_router")
     check.unknown_keys(mr, "mobile_router", ("home_address", "prefixes", "spi", "key",
                                              "key_file", "nai", "lifetime", "explicit_prefixes",
@@ -176,13 +201,14 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = "."
     dataplane = check.mapping(tree.get("dataplane") or {}, "dataplane")
     state_file = check.get(tree, "", "state_file", path_in(base_dir), default=None)
     status_file = check.get(tree, "", "status_file", path_in(base_dir), default=None)
+    liveness = _liveness(check, {} if tree.get("liveness") is None else tree["liveness"])
     if check.problems:
         raise ConfigError(check.problems)
     return MobileRouterAgentConfig(home, tuple(prefixes or ()), tuple(home_agents), spi, key,
                                    tuple(valid), ha4, lifetime, explicit, gre_key,
                                    downlink_key, nai, mode,
                                    tuple(r for r in rules if r is not None), state_file,
-                                   status_file, dict(dataplane), source)
+                                   status_file, dict(dataplane), source, liveness)
 
 
 def load_config(path: str) -> MobileRouterAgentConfig:

@@ -18,6 +18,24 @@ Layout (proved in ``tests/integration/test_mr_dataplane.py`` on OVS 3.1, userspa
   ``mr-tun`` (the kernel delivers it on the LAN, neighbour discovery included).
 * Signalling: per-uplink routing tables (``from <CoA> lookup <table>``) make BUs sent
   from a CoA leave through its uplink.
+* Liveness probes (:mod:`mr_agent.liveness`, when ``liveness.enabled``): the home
+  address is put on ``mr-tun`` (``/128``, no DAD) and routed into it like the mobile
+  network (``from <HoA> lookup 200``), so the agent's UDP sockets bound to
+  ``[HoA]:port+BID`` and connected to ``[HA]:port`` send into ``br-mr``. There, per
+  CoA in the outbound group (installed and removed with its bucket, priority 300):
+  *probe*: ``in_port=mr-tun, udp6, HoA -> HA, tp_src=port+BID, tp_dst=port`` -> exactly
+  that CoA's bucket actions (mark, tunnel destination, key, ``gre0``), so the probe
+  takes that CoA's path whatever the group would pick; *reply*: the home agent's switch
+  reflects the probe unchanged back through the same CoA (``pipeline.reflect_flows``);
+  it comes out of ``gre0`` decapsulated with ``tun_ipv6_dst=<CoA>`` (``tun_dst`` for an
+  IPv4 CoA) and still HoA -> HA, so ``in_port=gre0, <tunnel dst>=CoA, udp6, HoA -> HA,
+  tp_src=port+BID, tp_dst=port`` swaps addresses and ports (OVS fixes the UDP
+  checksum) and outputs to ``mr-tun``, where the kernel delivers it to that same
+  socket. A reply that came back over another CoA matches nothing here and goes to
+  ``mr-tun`` as ordinary traffic to the HA address, i.e. it is not counted.
+  Why UDP sockets and not AF_PACKET: OVS 3.1 userspace delivers to ``mr-tun`` like
+  any downstream packet, the kernel demultiplexes by port (no parsing in Python), and
+  the socket is non-blocking in the agent's ``select`` loop.
 
 All changes go through the OVS command-line tools and ``ip``; every command is checked
 and a failure raises :class:`DataPlaneError` naming the command and its output.
@@ -72,6 +90,10 @@ class OvsDataPlane(DataPlane):
         self._rules: Dict[str, int] = {}  # CoA -> kernel table
         self._coa_flows: Dict[int, str] = {}  # BID -> CoA with flows installed
         self._uplink_of: Dict[int, str] = {}  # BID -> its uplink
+        self._probe_coas: Dict[int, str] = {}  # BID -> CoA with liveness flows installed
+        self._group_exists = False
+        self._stale_probes: Dict[int, str] = {}  # BID -> CoA whose probe flows must go
+        self._default_flow = ""
         self.tun_mac = ""
 
     # -- names ---------------------------------------------------------------------------
@@ -134,6 +156,14 @@ class OvsDataPlane(DataPlane):
                   self.tun, "table", str(TUNNEL_TABLE))
         for prefix in self.config.prefixes:
             self._rule("add", "from", str(prefix), "lookup", str(TUNNEL_TABLE), "pref", "1000")
+        if self.config.liveness.enabled:
+            # The probes' source: the home address, routed into the tunnels like the MNP.
+            home = str(self.config.home_address)
+            self._cmd("ip", "-6", "addr", "replace", f"{home}/128", "dev", self.tun, "nodad")
+            self._rule("add", "from", home, "lookup", str(TUNNEL_TABLE), "pref", "1000")
+            # Probe flows of an earlier run: rewritten for the CoAs in use by program().
+            self._ofctl("del-flows", br, f"udp6,tp_dst={self.config.liveness.port}",
+                        check=False)
         LOG.info("data plane ready: %s with %d uplinks", br, len(self.uplinks))
 
     # -- care-of addresses (signalling paths, decapsulation) --------------------------------
@@ -212,10 +242,15 @@ class OvsDataPlane(DataPlane):
     def program(self, usable: List[Entry]) -> None:
         """The group of acknowledged care-of addresses that outbound traffic uses."""
         group = self._group(usable)
-        exists = "group_id=1" in self._ofctl("dump-groups", self.bridge, check=False)
-        self._ofctl("mod-group" if exists else "add-group", self.bridge, group)
-        self._flows(self.bridge, [f"priority=50,in_port={LAN_PORT},ipv6,"
-                                  f"actions={'group:1' if usable else 'drop'}"])
+        if not self._group_exists:  # once per run: each ovs-ofctl costs milliseconds
+            self._group_exists = "group_id=1" in self._ofctl("dump-groups", self.bridge,
+                                                             check=False)
+        self._ofctl("mod-group" if self._group_exists else "add-group", self.bridge, group)
+        self._group_exists = True
+        default = f"priority=50,in_port={LAN_PORT},ipv6,actions={'group:1' if usable else 'drop'}"
+        if default != self._default_flow:
+            self._flows(self.bridge, [default])
+            self._default_flow = default
         rules = []
         for rule in self.config.rules:
             best = next((e for e in usable if e.uplink == rule.uplink), None)
@@ -225,6 +260,51 @@ class OvsDataPlane(DataPlane):
                                                if usable else "drop"))
         if rules:
             self._flows(self.bridge, rules)
+        if self.config.liveness.enabled:
+            self._probe_flows(usable)
+
+    def _probe_flows(self, usable: List[Entry]) -> None:
+        """Per CoA of the group: force its probe into its tunnel, hand its reply back."""
+        live = self.config.liveness
+        home, ha = self.config.home_address, self.config.home_agents[0]
+        wanted = {e.bid: e for e in usable if live.port + e.bid <= 0xFFFF}
+        for bid in [b for b, coa in self._probe_coas.items()
+                    if b not in wanted or str(wanted[b].care_of) != coa]:
+            # Deleted later (housekeeping): a dead CoA's group rewrite must not wait for
+            # it, nor the detection of the next one (each ovs-ofctl costs milliseconds).
+            self._stale_probes[bid] = self._probe_coas.pop(bid)
+        for bid in [b for b in self._stale_probes
+                    if b in wanted and str(wanted[b].care_of) == self._stale_probes[b]]:
+            del self._stale_probes[bid]  # back before it was deleted: add-flows replaces
+        flows = []
+        for bid, entry in wanted.items():
+            if bid in self._probe_coas:
+                continue
+            sport = live.port + bid
+            probe = f"udp6,ipv6_src={home},ipv6_dst={ha},tp_src={sport},tp_dst={live.port}"
+            tun_dst = "tun_ipv6_dst" if entry.care_of.version == 6 else "tun_dst"
+            flows.append(f"priority=300,in_port={LAN_PORT},{probe},actions={self._encap(entry)}")
+            flows.append(f"priority=300,in_port={GRE_PORT},{tun_dst}={entry.care_of},{probe},"
+                         f"actions=set_field:{ha}->ipv6_src,set_field:{home}->ipv6_dst,"
+                         f"set_field:{live.port}->udp_src,set_field:{sport}->udp_dst,"
+                         f"set_field:{self.tun_mac}->eth_dst,output:{LAN_PORT}")
+            self._probe_coas[bid] = str(entry.care_of)
+        if flows:
+            self._flows(self.bridge, flows)
+
+    def housekeeping(self) -> None:
+        """Delete the probe flows of CoAs that left the group (see _probe_flows)."""
+        live = self.config.liveness
+        for bid in list(self._stale_probes):
+            if bid in self._probe_coas:  # back with another CoA: only its old reply flow
+                coa = ipaddress.ip_address(self._stale_probes[bid])
+                tun_dst = "tun_ipv6_dst" if coa.version == 6 else "tun_dst"
+                self._ofctl("del-flows", self.bridge, f"in_port={GRE_PORT},{tun_dst}={coa},"
+                            f"udp6,tp_src={live.port + bid},tp_dst={live.port}", check=False)
+            else:
+                self._ofctl("del-flows", self.bridge,
+                            f"udp6,tp_src={live.port + bid},tp_dst={live.port}", check=False)
+            del self._stale_probes[bid]
 
     def _encap(self, entry: Entry) -> str:
         if entry.care_of.version == 6:

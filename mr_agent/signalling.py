@@ -142,3 +142,71 @@ class SignallingSockets:
             return packet if packet.dst == home else None
         except (mip6.DecodeError, ValueError):
             return None
+
+
+class ProbeSockets:
+    """Liveness probes (:mod:`mr_agent.liveness`): one UDP socket per probed BID, bound to
+    the home address and port ``liveness.port + BID``, connected to the home agent's
+    liveness port. The source port tells the data plane which care-of address's tunnel
+    to force the probe into; the data plane hands the reflected probe back to the same
+    socket (addresses and ports swapped). Non-blocking, read in the agent's loop."""
+
+    def __init__(self, config: MobileRouterAgentConfig) -> None:
+        self.config = config
+        self._by_bid: Dict[int, socket.socket] = {}
+        self.problems: List[str] = []  # for the log: sockets that could not be opened
+
+    @staticmethod
+    def source_port(config: MobileRouterAgentConfig, bid: int) -> Optional[int]:
+        port = config.liveness.port + bid
+        return port if port <= 0xFFFF else None
+
+    def sync(self, bids: List[int]) -> List[int]:
+        """Sockets for exactly these BIDs; returns the BIDs that have one."""
+        for bid in [b for b in self._by_bid if b not in bids]:
+            self._by_bid.pop(bid).close()
+        for bid in bids:
+            if bid in self._by_bid:
+                continue
+            port = self.source_port(self.config, bid)
+            if port is None:
+                self.problems.append(f"BID {bid}: no probe source port (liveness.port + BID "
+                                     "> 65535); not probed")
+                continue
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((str(self.config.home_address), port))
+                sock.connect((str(self.config.home_agents[0]), self.config.liveness.port))
+                sock.setblocking(False)
+            except OSError as exc:
+                sock.close()
+                self.problems.append(f"BID {bid}: cannot open the probe socket "
+                                     f"[{self.config.home_address}]:{port}: {exc}; not probed")
+                continue
+            self._by_bid[bid] = sock
+        return [b for b in bids if b in self._by_bid]
+
+    def readable(self) -> List[socket.socket]:
+        return list(self._by_bid.values())
+
+    def send(self, bid: int, payload: bytes) -> None:
+        sock = self._by_bid.get(bid)
+        if sock is None:
+            raise OSError(f"no probe socket for BID {bid}")
+        sock.send(payload)
+
+    def receive(self, sock: socket.socket) -> List[bytes]:
+        found = []
+        while True:
+            try:
+                found.append(sock.recv(2048))
+            except (BlockingIOError, InterruptedError):
+                return found
+            except OSError:  # e.g. an ICMP error queued on the connected socket
+                continue
+
+    def close(self) -> None:
+        for sock in self._by_bid.values():
+            sock.close()
+        self._by_bid.clear()

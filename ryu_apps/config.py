@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from .validate import (Checker, ConfigError, as_bool, as_hex_key, as_ipv4, as_ipv6, as_mac,
@@ -24,6 +24,8 @@ IPv6Network = ipaddress.IPv6Network
 
 POLICIES = ("weighted", "priority")
 MAX_LIFETIME_LIMIT = 0xFFFF * 4
+#: UDP port of the MRs' liveness probes, reflected by the switch (0 or null: off).
+DEFAULT_LIVENESS_PORT = 4195
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ class MobileRouterConfig:
     policy: str = "weighted"
     nai: Optional[str] = None
     mobile_router: bool = True  # NEMO service (R flag) permitted
+    #: (HA address, UDP port) whose probes the switch reflects back through the CoA they
+    #: came from; None: no reflect flows. Filled in from home_agent.liveness_port, kept
+    #: per router so the per-MR flow compiler needs nothing else.
+    liveness: Optional[Tuple[IPv6Address, int]] = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
                                   "mobile_routers"))
     ha = check.mapping(tree.get("home_agent") or {}, "home_agent")
     check.unknown_keys(ha, "home_agent", ("addresses", "ipv4_address", "home_prefixes",
-                                          "state_file", "status_file"))
+                                          "state_file", "status_file", "liveness_port"))
     addresses = check.get(ha, "home_agent", "addresses", list_of(as_ipv6))
     if addresses == ():
         check.fail("home_agent.addresses", "needs at least one address")
@@ -137,6 +143,9 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
                                                "addresses live)")
     state_file = check.get(ha, "home_agent", "state_file", path_in(base_dir), default=None)
     status_file = check.get(ha, "home_agent", "status_file", path_in(base_dir), default=None)
+    liveness_port = (DEFAULT_LIVENESS_PORT if "liveness_port" not in ha else
+                     check.get(ha, "home_agent", "liveness_port", bounded_int(0, 65535),
+                               default=0, what="UDP port, 0 or null to disable"))
     dp = check.mapping(tree.get("datapath") or {}, "datapath")
     check.unknown_keys(dp, "datapath", ("dpid", "uplink_port", "tunnel_port"))
     dpid = check.get(dp, "datapath", "dpid", bounded_int(0, (1 << 64) - 1), default=None)
@@ -180,6 +189,8 @@ def parse_config(tree: Any, source: str = "<config>", base_dir: str = ".") -> Ho
                for i, raw in enumerate(raw_routers)]
     _check_router_table(check, routers, home_prefixes or ())
     valid = [r for r in routers if r is not None]
+    if liveness_port and addresses:
+        valid = [replace(r, liveness=(addresses[0], liveness_port)) for r in valid]
     if check.problems:
         raise ConfigError(check.problems)
     return HomeAgentConfig(tuple(addresses), tuple(home_prefixes), uplink, tunnel,

@@ -14,7 +14,11 @@ table  name        what it matches
 1      DOWNSTREAM  destination in an MR's prefix or its home address -> dec TTL ->
                    that MR's group (one bucket per care-of address: tunnel
                    destination + key -> GRE port); else drop (no binding)
-2      UPSTREAM    ingress filter: GRE key of an MR + outer source one of its
+2      UPSTREAM    liveness reflect (priority 400, :func:`reflect_flows`): GRE key of
+                   an MR + outer source one of its registered CoAs + UDP to the HA
+                   address and the liveness port -> back into the tunnel to that same
+                   CoA with the MR's downlink key (``IN_PORT``), no controller;
+                   ingress filter: GRE key of an MR + outer source one of its
                    registered CoAs + inner source in its prefixes/home address ->
                    FORWARD; same key and CoA, other inner source -> drop (spoofed
                    source); same key, other CoA -> drop (unregistered CoA); else drop
@@ -46,6 +50,7 @@ IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_MH = 58, 17, 135
 ND_NEIGHBOR_ADVERT = 136
 DSMIP_PORT = 4191
 OFPP_LOCAL = 0xFFFFFFFE
+OFPP_IN_PORT = 0xFFFFFFF8  # OVS refuses to output a packet to its in_port by number
 OFPP_CONTROLLER = 0xFFFFFFFD
 NO_BUFFER = 0xFFFF
 SIGNALLING_METER = 1
@@ -187,6 +192,38 @@ def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[s
     return state
 
 
+def _tunnel_to(care_of) -> Tuple:
+    """The set-fields that aim a tunnelled packet at ``care_of`` (as the group buckets)."""
+    if care_of.version == 6:
+        return (("set_field", "tun_ipv4_dst", "0.0.0.0"),
+                ("set_field", "tun_ipv6_dst", address_text(care_of)))
+    return (("set_field", "tun_ipv4_dst", address_text(care_of)),)
+
+
+def reflect_flows(router: MobileRouterConfig, entry: RouterBinding, cookie: int
+                  ) -> Iterable[Flow]:
+    """Liveness probes: one flow per registered CoA that sends the MR's probe (UDP to the
+    HA address and ``router.liveness`` port, arriving with the MR's key from that CoA)
+    straight back into the tunnel to the same CoA, with the MR's downlink key.
+
+    Answered by the switch at line rate (no controller), only for registered CoAs and
+    the right key - the same check the ingress filter makes - so it cannot be used to
+    reach or flood anyone else; the packet comes back unchanged (the MR's data plane
+    swaps the addresses). Priority 400: above the ingress filter's accept flows (300).
+    """
+    if router.liveness is None:
+        return
+    address, port = router.liveness
+    for binding in entry.care_of:
+        outer = "tun_ipv6_src" if binding.care_of.version == 6 else "tun_ipv4_src"
+        yield Flow(UPSTREAM, 400, match(**{
+            "eth_type": ETH_IPV6, "tunnel_id": router.gre_key, outer: binding.care_of,
+            "ip_proto": IPPROTO_UDP, "ipv6_dst": address, "udp_dst": port}),
+            (_apply(*_tunnel_to(binding.care_of),
+                    ("set_field", "tunnel_id", entry.downlink_key),
+                    ("output", OFPP_IN_PORT)),), cookie)
+
+
 def router_group(router: MobileRouterConfig, entry: RouterBinding, gid: int,
                  ports: Ports) -> Group:
     """One bucket per care-of address: weighted select, or fast-failover by BID-PRI."""
@@ -234,6 +271,8 @@ def compile_router(router: MobileRouterConfig, entry: Optional[RouterBinding], g
         state.add_flow(_drop(UPSTREAM, 200, {"tunnel_id": key, outer: binding.care_of},
                              cookie))
     state.add_flow(_drop(UPSTREAM, 100, {"tunnel_id": key}, cookie))
+    for flow in reflect_flows(router, entry, cookie):
+        state.add_flow(flow)
     return state
 
 

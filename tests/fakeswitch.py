@@ -20,7 +20,8 @@ with an OpenFlow error, by raising :class:`Rejected`:
   outcomes carry ``choices`` ((group id, bucket index) pairs); outcomes with the same
   choices happen together, different choices are alternatives (:meth:`executions`).
   A fast-failover group takes the first bucket whose watch port is live
-  (:meth:`set_port_live`). Meters are recorded, never enforced.
+  (:meth:`set_port_live`). Meters are recorded, never enforced. The reserved port
+  ``IN_PORT`` sends a packet back where it came from.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ Choices = Tuple[Tuple[int, int], ...]
 
 CONTROLLER = "controller"
 OFPP_CONTROLLER = 0xFFFFFFFD
+OFPP_IN_PORT = 0xFFFFFFF8
 DEFAULT_HOP_LIMIT = 64
 
 MATCH_FIELDS = frozenset({
     "in_port", "eth_type", "eth_src", "eth_dst", "ip_proto", "ipv6_src", "ipv6_dst",
-    "ipv4_src", "ipv4_dst", "udp_dst", "icmpv6_type", "tunnel_id", "tun_ipv6_src",
+    "ipv4_src", "ipv4_dst", "udp_dst", "udp_src", "icmpv6_type", "tunnel_id", "tun_ipv6_src",
     "tun_ipv4_src"})
 SET_FIELDS = frozenset({"tun_ipv6_dst", "tun_ipv4_dst", "tun_ipv6_src", "tun_ipv4_src",
                         "tunnel_id", "eth_src", "eth_dst"})
@@ -52,7 +54,8 @@ _INSTRUCTION_ORDER = {"meter": 0, "apply": 1, "goto": 2}  # OF 1.3 execution ord
 _PREREQUISITES = {"ip_proto": ("eth_type", {0x0800, 0x86DD}),
                   "ipv6_src": ("eth_type", {0x86DD}), "ipv6_dst": ("eth_type", {0x86DD}),
                   "ipv4_src": ("eth_type", {0x0800}), "ipv4_dst": ("eth_type", {0x0800}),
-                  "udp_dst": ("ip_proto", {17}), "icmpv6_type": ("ip_proto", {58})}
+                  "udp_dst": ("ip_proto", {17}), "udp_src": ("ip_proto", {17}),
+                  "icmpv6_type": ("ip_proto", {58})}
 _ADDRESS_FIELDS = frozenset({"ipv6_src", "ipv6_dst", "ipv4_src", "ipv4_dst", "tun_ipv6_src",
                              "tun_ipv6_dst", "tun_ipv4_src", "tun_ipv4_dst"})
 
@@ -336,6 +339,8 @@ class FakeSwitch:
                 packet["hop_limit"] = hop_limit - 1
             elif kind in ("output", "controller"):
                 port = action[1] if kind == "output" else OFPP_CONTROLLER
+                if port == OFPP_IN_PORT:
+                    port = packet.get("in_port")
                 run.emit(CONTROLLER if port == OFPP_CONTROLLER else port, packet)
             elif kind == "group":
                 self._group(self.state.groups[action[1]], dict(packet), run)

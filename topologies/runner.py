@@ -451,7 +451,7 @@ class Runner:
         for mr in state["mr_nodes"]:
             for line in self.ovs(mr, state).dump_flows("br-mr"):
                 m = re.search(r"tun_(?:ipv6_)?dst=([0-9a-fA-F:.]+)", line)
-                if m:
+                if m and "tp_src=" not in line:  # not the liveness probes' replies
                     down[m.group(1)] = down.get(m.group(1), 0) + _packets(line)
         for ha in state["ha_nodes"]:
             ovs = self.ovs(ha, state)

@@ -14,8 +14,8 @@ from typing import Any, Callable, Dict, List, Sequence
 
 import pytest
 
-from ryu_apps.config import (ConfigError, HomeAgentConfig, Limits, default_gre_key, load_config,
-                             parse_config)
+from ryu_apps.config import (DEFAULT_LIVENESS_PORT, ConfigError, HomeAgentConfig, Limits,
+                             default_gre_key, load_config, parse_config)
 
 IPv6Address = ipaddress.IPv6Address
 IPv4Address = ipaddress.IPv4Address
@@ -93,6 +93,18 @@ def test_minimal_configuration_takes_defaults() -> None:
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 6653)
 
 
+def test_liveness_port_default_other_and_off() -> None:
+    tree = full_tree()
+    mr1 = parse_config(tree, SOURCE).mobile_routers[0]
+    assert mr1.liveness == (IPv6Address("2001:db8:ffff::1"), DEFAULT_LIVENESS_PORT)
+    tree["home_agent"]["liveness_port"] = 5000
+    assert {r.liveness for r in parse_config(tree, SOURCE).mobile_routers} == \
+        {(IPv6Address("2001:db8:ffff::1"), 5000)}
+    for off in (0, None):
+        tree["home_agent"]["liveness_port"] = off
+        assert {r.liveness for r in parse_config(tree, SOURCE).mobile_routers} == {None}
+
+
 # -- one mistake at a time -----------------------------------------------------------------
 def drop(path: str) -> Callable[[Tree], None]:
     """Remove the key at a dotted path (list items by index)."""
@@ -132,6 +144,14 @@ def second_router(**changes: Any) -> Callable[[Tree], None]:
 
 #: (id, change to the full tree, key path named in the problem, words in the problem)
 MISTAKES: List[Any] = [
+    ("liveness-port-too-big", put("home_agent.liveness_port", 70000),
+     "home_agent.liveness_port", ["70000", "0..65535"]),
+    ("liveness-port-negative", put("home_agent.liveness_port", -1),
+     "home_agent.liveness_port", ["0..65535"]),
+    ("liveness-port-not-a-number", put("home_agent.liveness_port", "udp"),
+     "home_agent.liveness_port", ["'udp'"]),
+    ("liveness-port-boolean", put("home_agent.liveness_port", True),
+     "home_agent.liveness_port", ["integer"]),
     ("missing-addresses", drop("home_agent.addresses"), "home_agent.addresses",
      ["missing", "required"]),
     ("missing-home-prefixes", drop("home_agent.home_prefixes"), "home_agent.home_prefixes",

@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Sequence
 import pytest
 import yaml
 
-from mr_agent.config import (ConfigError, MobileRouterAgentConfig, PolicyRule, Uplink,
+from mr_agent.config import (ConfigError, Liveness, MobileRouterAgentConfig, PolicyRule, Uplink,
                              load_config, parse_config)
 
 IPv6Address = ipaddress.IPv6Address
@@ -112,6 +112,15 @@ def test_minimal_configuration_takes_defaults() -> None:
         rules=(), state_file=None, status_file=None, dataplane={}, source=SOURCE)
 
 
+def test_liveness_defaults_and_settings() -> None:
+    assert parse_config(minimal_tree(), SOURCE).liveness == Liveness(True, 50, 3, 4195)
+    tree = minimal_tree()
+    tree["liveness"] = {"enabled": False, "interval_ms": 20, "misses": 5, "port": 5000}
+    assert parse_config(tree, SOURCE).liveness == Liveness(False, 20, 5, 5000)
+    tree["liveness"] = None
+    assert parse_config(tree, SOURCE).liveness == Liveness()
+
+
 @pytest.mark.parametrize("lifetime", [4, 0xFFFF * 4])
 def test_lifetime_bounds_are_accepted(lifetime: int) -> None:
     tree = minimal_tree()
@@ -159,6 +168,16 @@ ROUTABLE = "is not a routable unicast address"
 
 #: (id, change to the full tree, key path named in the problem, words in the problem)
 MISTAKES: List[Any] = [
+    ("liveness-not-a-mapping", put("liveness", [1]), "liveness", ["mapping"]),
+    ("liveness-unknown-key", put("liveness", {"interval": 50}), "liveness.interval",
+     ["unknown key", "interval_ms"]),
+    ("liveness-interval-too-short", put("liveness", {"interval_ms": 5}),
+     "liveness.interval_ms", ["10..60000"]),
+    ("liveness-misses-zero", put("liveness", {"misses": 0}), "liveness.misses", ["1..100"]),
+    ("liveness-port-too-big", put("liveness", {"port": 65535}), "liveness.port",
+     ["1..65534"]),
+    ("liveness-enabled-not-bool", put("liveness", {"enabled": "maybe"}), "liveness.enabled",
+     ["'maybe'"]),
     # required keys
     ("missing-home-address", drop("mobile_router.home_address"), "mobile_router.home_address",
      ["missing", "required"]),

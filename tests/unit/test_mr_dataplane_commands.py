@@ -142,3 +142,56 @@ def test_forgetting_a_care_of_address_renews_the_routes_of_its_uplink_neighbours
         "ovs-appctl ovs/route/del 2001:db8:ffff::1/128 pkt_mark=2",
         "ovs-appctl ovs/route/del 2001:db8:ffff::1/128 pkt_mark=1",
         "ovs-appctl ovs/route/add 2001:db8:ffff::1/128 br-up1 2001:db8:a::1 pkt_mark=1"]
+
+
+def test_liveness_puts_the_home_address_on_the_tunnel_port_and_routes_it_in():
+    run = Recorder()
+    OvsDataPlane(config(), run).start()
+    joined = "\n".join(run.commands)
+    assert "ip -6 addr replace 2001:db8:f000::100/128 dev mr-tun nodad" in joined
+    assert "ip -6 rule add from 2001:db8:f000::100 lookup 200 pref 1000" in joined
+
+
+def test_each_care_of_address_of_the_group_gets_its_probe_and_reply_flows():
+    run = Recorder()
+    plane = OvsDataPlane(config(), run)
+    plane.start()
+    run.inputs.clear()
+    a, b = entry(1, "2001:db8:a::100", "isp1", 1), entry(3, "2001:db8:b::100", "isp2", 2)
+    plane.program([a, b])
+    flows = [f for text in run.inputs for f in text.splitlines() if "tp_dst=4195" in f]
+    probe = "udp6,ipv6_src=2001:db8:f000::100,ipv6_dst=2001:db8:ffff::1,tp_src=4196,tp_dst=4195"
+    assert f"priority=300,in_port=3,{probe},actions=set_field:1->pkt_mark," \
+           "set_field:2001:db8:ffff::1->tun_ipv6_dst,set_field:100->tun_id,output:10" in flows
+    assert f"priority=300,in_port=10,tun_ipv6_dst=2001:db8:a::100,{probe},actions=" \
+           "set_field:2001:db8:ffff::1->ipv6_src,set_field:2001:db8:f000::100->ipv6_dst," \
+           "set_field:4195->udp_src,set_field:4196->udp_dst," \
+           "set_field:02:00:00:00:03:03->eth_dst,output:3" in flows
+    assert len(flows) == 4  # BID 3 too
+    run.commands.clear()
+    run.inputs.clear()
+    plane.program([b])  # BID 1 leaves the group: its flows go, BID 3's stay as they are
+    assert not [f for text in run.inputs for f in text.splitlines() if "tp_dst=4195" in f]
+    assert not [c for c in run.commands if "del-flows" in c]  # not now: the group first
+    plane.housekeeping()
+    assert [c for c in run.commands if "del-flows" in c] == [
+        "ovs-ofctl -O OpenFlow13 del-flows br-mr udp6,tp_src=4196,tp_dst=4195"]
+    plane.housekeeping()
+    assert len([c for c in run.commands if "del-flows" in c]) == 1
+
+
+def test_liveness_disabled_installs_no_probe_flow():
+    run = Recorder()
+    plane = OvsDataPlane(parse_config(dict(_tree(), liveness={"enabled": False})), run)
+    plane.start()
+    plane.program([entry(1, "2001:db8:a::100", "isp1", 1)])
+    assert "4195" not in "\n".join(run.commands + run.inputs)
+    assert "nodad" not in "\n".join(run.commands)
+
+
+def _tree():
+    return {"mobile_router": {"home_address": "2001:db8:f000::100",
+                              "prefixes": ["2001:db8:ff00:1::/64"], "spi": 256, "key": KEY,
+                              "gre_key": 100},
+            "home_agents": ["2001:db8:ffff::1"],
+            "uplinks": [{"name": "isp1", "interface": "up1", "gateway": "2001:db8:a::1"}]}

@@ -279,7 +279,7 @@ def test_removing_one_care_of_address_modifies_the_group_in_place(switch):
     assert not (changes.group_adds or changes.group_deletes)
     assert not (changes.flow_adds or changes.flow_modifies)
     mentioning = {k for k, f in switch.state.flows.items() if gone in dict(f.match).values()}
-    assert len(mentioning) == 4  # 3 destinations accepted + 1 spoofed-source drop
+    assert len(mentioning) == 5  # 3 destinations accepted, 1 spoofed-source drop, 1 reflect
     assert {f.key for f in changes.flow_deletes} == mentioning
     switch.apply(changes)
     assert switch.tunnel_destinations(down(A_HOST)) == {
@@ -388,3 +388,101 @@ def test_aggregate_cookie_masks_select_exactly_the_router_drop_flows_of_one_reas
     assert {drop_reason(f) for f in base} - {None} == {
         "unclassified", "no binding for destination", "unknown GRE key"}
 
+
+# -- liveness reflect ------------------------------------------------------------------------
+
+LIVENESS_PORT = 4195  # the default of home_agent.liveness_port
+
+
+def probe(key: int, care_of: str, port: int = LIVENESS_PORT, dst: str = HA) -> Dict[str, Any]:
+    """An MR's liveness probe as it leaves the tunnel port: UDP from its home address."""
+    return up(key, care_of, A_HOME, dst, ip_proto=17, udp_src=40001, udp_dst=port)
+
+
+@pytest.mark.parametrize("care_of", A_COAS)
+def test_a_probe_goes_back_through_the_care_of_address_it_came_from(switch, care_of):
+    outcomes = switch.process(probe(A_KEY_UP, care_of))
+    assert [o.port for o in outcomes] == [TUN]  # IN_PORT: the tunnel port, nothing else
+    assert switch.tunnel_destinations(probe(A_KEY_UP, care_of)) == {(care_of, A_KEY_DOWN)}
+    assert outcomes[0].packet["ipv6_dst"] == HA  # unchanged: the MR swaps the addresses
+
+
+def test_a_reflected_probe_from_an_ipv4_care_of_address_keeps_the_ipv4_tunnel(switch):
+    assert switch.tunnel_destinations(probe(A_KEY_UP, "203.0.113.7")) == \
+        {("203.0.113.7", A_KEY_DOWN)}
+
+
+@pytest.mark.parametrize("packet,reason", [
+    (probe(A_KEY_UP, "2001:db8:99::1"), "unregistered care-of address"),
+    (probe(0x77, A_COAS[0]), "unknown GRE key"),
+    (probe(B_KEY_UP, A_COAS[0]), "unregistered care-of address"),  # another MR's key
+])
+def test_probes_from_elsewhere_are_not_reflected(switch, packet, reason):
+    assert switch.dropped_by(packet) == reason
+
+
+def test_other_udp_to_the_home_agent_is_not_reflected(switch):
+    assert switch.outputs(probe(A_KEY_UP, A_COAS[0], port=LIVENESS_PORT + 1)) == {OFPP_LOCAL}
+
+
+def test_reflect_flows_follow_the_registered_care_of_addresses(switch):
+    smaller = replace(A, care_of=A.care_of[1:])
+    switch.sync(build((smaller, B)))
+    assert switch.dropped_by(probe(A_KEY_UP, A_COAS[0])) == "unregistered care-of address"
+    assert switch.tunnel_destinations(probe(A_KEY_UP, A_COAS[1])) == {(A_COAS[1], A_KEY_DOWN)}
+    switch.sync(build(()))
+    assert switch.dropped_by(probe(A_KEY_UP, A_COAS[1])) == "unknown GRE key"
+
+
+def _config_with(**home_agent: Any):
+    tree = {"home_agent": {"addresses": [HA], "home_prefixes": ["2001:db8:ffff::/64"],
+                           **home_agent},
+            "datapath": {"uplink_port": "ha-up", "tunnel_port": "gre0"},
+            "upstream": {"next_hop": "2001:db8:ffff::fe"},
+            "mobile_routers": [_router("office1", "2001:db8:ffff::100",
+                                       ["2001:db8:ff00:1::/64"], 256, A_KEY_UP, "weighted")]}
+    return parse_config(tree)
+
+
+@pytest.mark.parametrize("setting", [0, None])
+def test_liveness_port_0_or_null_installs_no_reflect_flow(setting):
+    config = _config_with(liveness_port=setting)
+    switch = switch_for(build([replace(A, care_of=A.care_of[:1])], config=config))
+    assert switch.outputs(probe(A_KEY_UP, A_COAS[0])) == {OFPP_LOCAL}  # plain upstream
+    assert not [f for f in switch.state.flows.values() if f.priority == 400]
+
+
+def test_another_liveness_port_is_reflected():
+    config = _config_with(liveness_port=9999)
+    switch = switch_for(build([replace(A, care_of=A.care_of[:1])], config=config))
+    assert switch.outputs(probe(A_KEY_UP, A_COAS[0], port=9999)) == {TUN}
+    assert switch.outputs(probe(A_KEY_UP, A_COAS[0])) == {OFPP_LOCAL}
+
+
+def test_the_flows_read_back_from_openflow_messages_compare_equal():
+    """flowmodel -> os-ken flow-mod -> bytes -> parsed -> flowmodel, as on a reconnect:
+    the reflect flows (IN_PORT, udp_dst, tunnel set-fields) must compare equal, so a
+    restarted home agent sends no change."""
+    of13 = pytest.importorskip("os_ken.ofproto.ofproto_v1_3")
+    parser = pytest.importorskip("os_ken.ofproto.ofproto_v1_3_parser")
+    from ryu_apps import ofmsg
+
+    class Datapath:
+        ofproto_parser, ofproto = parser, of13
+
+    flows = [f for f in build().flows.values()]
+    assert any(f.priority == 400 for f in flows)
+    for flow in flows:
+        mod = ofmsg.flow_mod(Datapath(), flow, "add")
+        buf = bytearray()
+        mod.match.serialize(buf, 0)
+        read_match = parser.OFPMatch.parser(bytes(buf), 0)
+        instructions = []
+        for inst in mod.instructions:
+            raw = bytearray()
+            inst.serialize(raw, 0)
+            instructions.append(parser.OFPInstruction.parser(bytes(raw), 0))
+        stat = parser.OFPFlowStats(table_id=flow.table, priority=flow.priority,
+                                   cookie=flow.cookie, match=read_match,
+                                   instructions=instructions)
+        assert ofmsg.read_flow(stat) == flow
