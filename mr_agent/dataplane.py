@@ -19,21 +19,23 @@ Layout (proved in ``tests/integration/test_mr_dataplane.py`` on OVS 3.1, userspa
 * Signalling: per-uplink routing tables (``from <CoA> lookup <table>``) make BUs sent
   from a CoA leave through its uplink.
 * Liveness probes (:mod:`mr_agent.liveness`, when ``liveness.enabled``): the home
-  address is put on ``mr-tun`` (``/128``, no DAD) and routed into it like the mobile
-  network (``from <HoA> lookup 200``), so the agent's UDP sockets bound to
-  ``[HoA]:port+BID`` and connected to ``[HA]:port`` send into ``br-mr``. There, per
+  address is put on an internal port of its own, ``mr-probe`` (``/128``, no DAD), and
+  routed into it (``from <HoA> lookup 199``), so the agent's UDP sockets bound to
+  ``[HoA]:port+BID`` and connected to ``[HA]:port`` send into ``br-mr``. Not through
+  ``mr-tun``: there the probes queued behind the LAN's traffic, and a small-packet flood
+  from the LAN lost enough of them to declare healthy CoAs dead. In ``br-mr``, per
   CoA in the outbound group (installed and removed with its bucket, priority 300):
-  *probe*: ``in_port=mr-tun, udp6, HoA -> HA, tp_src=port+BID, tp_dst=port`` -> exactly
+  *probe*: ``in_port=mr-probe, udp6, HoA -> HA, tp_src=port+BID, tp_dst=port`` -> exactly
   that CoA's bucket actions (mark, tunnel destination, key, ``gre0``), so the probe
   takes that CoA's path whatever the group would pick; *reply*: the home agent's switch
   reflects the probe unchanged back through the same CoA (``pipeline.reflect_flows``);
   it comes out of ``gre0`` decapsulated with ``tun_ipv6_dst=<CoA>`` (``tun_dst`` for an
   IPv4 CoA) and still HoA -> HA, so ``in_port=gre0, <tunnel dst>=CoA, udp6, HoA -> HA,
   tp_src=port+BID, tp_dst=port`` swaps addresses and ports (OVS fixes the UDP
-  checksum) and outputs to ``mr-tun``, where the kernel delivers it to that same
+  checksum) and outputs to ``mr-probe``, where the kernel delivers it to that same
   socket. A reply that came back over another CoA matches nothing here and goes to
   ``mr-tun`` as ordinary traffic to the HA address, i.e. it is not counted.
-  Why UDP sockets and not AF_PACKET: OVS 3.1 userspace delivers to ``mr-tun`` like
+  Why UDP sockets and not AF_PACKET: OVS 3.1 userspace delivers to ``mr-probe`` like
   any downstream packet, the kernel demultiplexes by port (no parsing in Python), and
   the socket is non-blocking in the agent's ``select`` loop.
 
@@ -53,8 +55,10 @@ from .bul import Entry
 from .config import MobileRouterAgentConfig
 
 LOG = logging.getLogger("nemo.mr.dataplane")
-LAN_PORT, GRE_PORT, FIRST_PATCH_PORT, FIRST_UPLINK_PORT = 3, 10, 21, 31
+LAN_PORT, PROBE_PORT, GRE_PORT, FIRST_PATCH_PORT, FIRST_UPLINK_PORT = 3, 4, 10, 21, 31
 TUNNEL_TABLE = 200  # kernel table: mobile network -> mr-tun
+PROBE_TABLE = 199  # kernel table: the home address (liveness probes) -> mr-probe
+PROBE_DEVICE = "mr-probe"
 TUNNEL_GATEWAY, TUNNEL_GATEWAY_MAC = "fe80::1", "02:00:00:00:00:01"  # virtual, in br-mr
 TUNNEL_MTU = 1452  # 1500 - 40 (outer IPv6) - 8 (GRE with key)
 FIRST_UPLINK_TABLE = 101
@@ -94,7 +98,7 @@ class OvsDataPlane(DataPlane):
         self._group_exists = False
         self._stale_probes: Dict[int, str] = {}  # BID -> CoA whose probe flows must go
         self._default_flow = ""
-        self.tun_mac = ""
+        self.tun_mac = self.probe_mac = ""
 
     # -- names ---------------------------------------------------------------------------
     def uplink_bridge(self, name: str) -> str:
@@ -157,10 +161,22 @@ class OvsDataPlane(DataPlane):
         for prefix in self.config.prefixes:
             self._rule("add", "from", str(prefix), "lookup", str(TUNNEL_TABLE), "pref", "1000")
         if self.config.liveness.enabled:
-            # The probes' source: the home address, routed into the tunnels like the MNP.
+            # The probes' source: the home address, on a port of its own. On mr-tun the
+            # probes queued behind the LAN's traffic: a 64-octet UDP flood from the LAN
+            # overflowed that queue and lost enough probes to declare healthy CoAs dead.
             home = str(self.config.home_address)
-            self._cmd("ip", "-6", "addr", "replace", f"{home}/128", "dev", self.tun, "nodad")
-            self._rule("add", "from", home, "lookup", str(TUNNEL_TABLE), "pref", "1000")
+            self._vs("--may-exist", "add-port", br, PROBE_DEVICE, "--", "set", "interface",
+                     PROBE_DEVICE, "type=internal", f"ofport_request={PROBE_PORT}")
+            self._cmd("ip", "link", "set", PROBE_DEVICE, "up")
+            self.probe_mac = self._cmd("cat", f"/sys/class/net/{PROBE_DEVICE}/address").strip()
+            self._cmd("ip", "-6", "addr", "replace", f"{home}/128", "dev", PROBE_DEVICE,
+                      "nodad")
+            self._cmd("ip", "-6", "neigh", "replace", TUNNEL_GATEWAY, "lladdr",
+                      TUNNEL_GATEWAY_MAC, "dev", PROBE_DEVICE, "nud", "permanent")
+            self._cmd("ip", "-6", "route", "replace", "default", "via", TUNNEL_GATEWAY, "dev",
+                      PROBE_DEVICE, "table", str(PROBE_TABLE))
+            self._rule("add", "from", home, "lookup", str(PROBE_TABLE), "pref", "1000")
+            self._flows(br, [f"priority=1,in_port={PROBE_PORT},actions=drop"])
             # Probe flows of an earlier run: rewritten for the CoAs in use by program().
             self._ofctl("del-flows", br, f"udp6,tp_dst={self.config.liveness.port}",
                         check=False)
@@ -283,11 +299,12 @@ class OvsDataPlane(DataPlane):
             sport = live.port + bid
             probe = f"udp6,ipv6_src={home},ipv6_dst={ha},tp_src={sport},tp_dst={live.port}"
             tun_dst = "tun_ipv6_dst" if entry.care_of.version == 6 else "tun_dst"
-            flows.append(f"priority=300,in_port={LAN_PORT},{probe},actions={self._encap(entry)}")
+            flows.append(f"priority=300,in_port={PROBE_PORT},{probe},"
+                         f"actions={self._encap(entry)}")
             flows.append(f"priority=300,in_port={GRE_PORT},{tun_dst}={entry.care_of},{probe},"
                          f"actions=set_field:{ha}->ipv6_src,set_field:{home}->ipv6_dst,"
                          f"set_field:{live.port}->udp_src,set_field:{sport}->udp_dst,"
-                         f"set_field:{self.tun_mac}->eth_dst,output:{LAN_PORT}")
+                         f"set_field:{self.probe_mac}->eth_dst,output:{PROBE_PORT}")
             self._probe_coas[bid] = str(entry.care_of)
         if flows:
             self._flows(self.bridge, flows)

@@ -33,13 +33,25 @@ seconds) and does the sending.
   are read before :meth:`Liveness.poll` (the agent does so), so a stall alone causes no
   miss.
 
+* Congestion is not failure: probes share the path (and, on a software switch, the
+  CPU) with the data, and a saturated path loses some of them - enough to string
+  ``misses`` losses together on a healthy CoA now and then. So the misses needed adapt
+  to the loss the CoA showed just before: over the last ``LOSS_WINDOW`` probe turns
+  (the current run of misses left out), loss ``p`` asks for ``log(FALSE_ALARM) /
+  log(p)`` misses in a row (at least ``misses``, at most ``MAX_MISSES``). A clean path
+  that blackholes is found after ``misses`` (150-200 ms with the defaults); a path that
+  was losing 70 % of its probes to a flood needs 20 (a second) - by then a string of
+  losses that long is a failure with odds of 1,000 to 1.
+
 Probe payload (:func:`encode`): magic ``NMLV``, BID (16 bits), sequence (32 bits),
 send time (monotonic nanoseconds, 64 bits) - 18 octets.
 """
 
 from __future__ import annotations
 
+import collections
 import ipaddress
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple, Union
@@ -51,6 +63,9 @@ PAYLOAD_SIZE = struct.calcsize(_FORMAT)
 KEEP_OUTSTANDING = 16  # probes remembered per CoA (a late reply still counts)
 MIN_WAIT_SHARE = 0.5  # a probe is missed only after half an interval at least
 NOT_ARMED_WARNING = 20  # unanswered probes of a never-answered CoA before a warning
+LOSS_WINDOW = 40  # probe turns the loss before a run of misses is measured over
+FALSE_ALARM = 1e-3  # accepted odds that congestion alone strings the misses together
+MAX_MISSES = 40  # whatever the loss, this many misses in a row make a CoA dead
 
 
 def encode(bid: int, sequence: int, now: float) -> bytes:
@@ -100,6 +115,10 @@ class PathState:
     received: int = 0
     rtt_ms: Optional[float] = None
     warned: bool = False
+    # One entry per probe turn: did a reply arrive since the previous turn?
+    turns: collections.deque = field(
+        default_factory=lambda: collections.deque(maxlen=LOSS_WINDOW))
+    replied: bool = False  # a reply arrived since the last turn
 
 
 class Liveness:
@@ -115,6 +134,7 @@ class Liveness:
         self.dead_total = 0
         self.events: List[str] = []  # warnings for the log (drain them)
         self._origin: Optional[float] = None  # of the common probe schedule
+        self._turns: Dict[Tuple[int, CareOf], collections.deque] = {}  # loss histories
 
     def sync(self, care_of: Dict[int, CareOf], now: float) -> None:
         """Probe exactly these CoAs (BID -> address) from now on."""
@@ -122,7 +142,12 @@ class Liveness:
             del self.paths[bid]
         for bid, address in care_of.items():
             if bid not in self.paths:
-                self.paths[bid] = PathState(bid, address, started=now, next_at=now)
+                # The loss history outlives a death and re-registration of the same CoA:
+                # under a lasting flood, a fresh (clean) history would make it flap.
+                turns = self._turns.setdefault(
+                    (bid, address), collections.deque(maxlen=LOSS_WINDOW))
+                self.paths[bid] = PathState(bid, address, started=now, next_at=now,
+                                            turns=turns)
 
     def on_reply(self, bid: int, sequence: int, now: float) -> bool:
         """A reflected probe came back; False if it answers nothing outstanding."""
@@ -135,6 +160,7 @@ class Liveness:
         if path.last_sent is not None and path.last_sent <= sequence:
             path.last_sent = None
         path.misses = 0
+        path.replied = True
         path.last_reply = now
         path.received += 1
         path.rtt_ms = round((now - sent) * 1000, 3)
@@ -158,7 +184,10 @@ class Liveness:
                     f"care-of {path.care_of} (bid {path.bid}): no answer to {path.sent} "
                     "liveness probes since it was bound; not watched until one comes back "
                     "(does the home agent reflect this port - its liveness_port?)")
-            if path.misses >= self.misses:
+            if path.received:
+                path.turns.append(path.replied)
+            path.replied = False
+            if path.misses >= self.required_misses(path):
                 del self.paths[path.bid]
                 self.failures[path.bid] = self.failures.get(path.bid, 0) + 1
                 self.dead_total += 1
@@ -176,6 +205,19 @@ class Liveness:
             probes.append(Probe(path.bid, path.care_of, path.sequence,
                                 encode(path.bid, path.sequence, now)))
         return probes, dead
+
+    def required_misses(self, path: PathState) -> int:
+        """Misses in a row that make ``path`` dead, given its loss before this run."""
+        before = list(path.turns)[:max(0, len(path.turns) - path.misses)]
+        if not before:
+            return self.misses
+        loss = before.count(False) / len(before)
+        if loss <= 0:
+            return self.misses
+        if loss >= 1:
+            return MAX_MISSES
+        return max(self.misses, min(MAX_MISSES, math.ceil(math.log(FALSE_ALARM) /
+                                                          math.log(loss))))
 
     def _next_tick(self, now: float) -> float:
         """The next point of the common schedule after ``now``: every CoA is probed in

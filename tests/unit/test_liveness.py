@@ -7,13 +7,14 @@ another uplink, re-register it over its own path with backoff, usable again on a
 from __future__ import annotations
 
 import ipaddress
+import random
 from typing import List, Tuple
 
 import pytest
 
 import mip6
 from mr_agent.bul import INITIAL_BINDACK_TIMEOUT, BindingUpdateList, State
-from mr_agent.liveness import PAYLOAD_SIZE, Dead, Liveness, decode, encode
+from mr_agent.liveness import MAX_MISSES, PAYLOAD_SIZE, Dead, Liveness, decode, encode
 from tests.unit.test_bul import COA_A, COA_B, COA_C, T0, ack, levels, make_config, one, \
     registered, transmissions_until
 
@@ -84,6 +85,50 @@ def test_a_silent_path_dies_after_misses_unanswered_probes(misses):
     assert 1 not in live.paths and live.failures == {1: 1} and live.dead_total == 1
     assert all(bid == 2 for t, bid in sent if t > at)  # no more probes for the dead one
     assert live.status(1) == {"probing": False, "failures": 1}
+
+
+
+def test_a_congested_path_losing_most_probes_is_not_declared_dead():
+    """A flood loses ~70 % of the probes at random: runs of 3+ losses happen every
+    second or so, yet the CoA stays once the misses needed have grown with the loss
+    seen. Only around the onset, while the history is still mostly clean, can such a
+    run pass for a failure (then the agent re-registers the CoA, here after a second,
+    and the loss history carries over)."""
+    rng = random.Random(7)
+    live = Liveness(IV, 3)
+    live.sync({1: A}, T0)
+    onset = T0 + 1.0
+    congested = lambda bid, t: t < onset or rng.random() > 0.7
+    deaths = []
+    start = T0
+    while start < T0 + 20.0:
+        sent, dead = run(live, start, T0 + 20.0, congested)
+        deaths += [at for at, _ in dead]
+        if not dead:
+            break
+        start = dead[-1][0] + 1.0  # re-registered over its own path: probed again
+        live.sync({}, start)
+        live.sync({1: A}, start)
+    assert len(deaths) <= 2 and all(at < onset + 3.0 for at in deaths), deaths
+    assert live.required_misses(live.paths[1]) > 10
+
+
+def test_a_path_that_fails_while_congested_is_still_found_dead_within_max_misses():
+    rng = random.Random(11)
+    live = Liveness(IV, 3)
+    live.sync({1: A, 2: B}, T0)
+    fail = T0 + 5.0
+    answer = lambda bid, t: bid == 2 or (t < fail and (t < T0 + 1.0 or rng.random() > 0.7))
+    sent, dead = run(live, T0, T0 + 10.0, answer)
+    assert [d.bid for _, d in dead] == [1]
+    assert dead[0][0] - fail <= (MAX_MISSES + 1) * IV + 1e-9
+
+
+def test_a_clean_path_still_dies_after_the_configured_misses():
+    live = Liveness(IV, 3)
+    live.sync({1: A}, T0)
+    sent, dead = run(live, T0, T0 + 3.0, lambda bid, t: t < T0 + 2.0)
+    assert [d.misses for _, d in dead] == [3]
 
 
 def test_a_late_reply_still_proves_the_path():

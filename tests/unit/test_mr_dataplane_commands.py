@@ -144,12 +144,18 @@ def test_forgetting_a_care_of_address_renews_the_routes_of_its_uplink_neighbours
         "ovs-appctl ovs/route/add 2001:db8:ffff::1/128 br-up1 2001:db8:a::1 pkt_mark=1"]
 
 
-def test_liveness_puts_the_home_address_on_the_tunnel_port_and_routes_it_in():
+def test_liveness_gives_the_home_address_a_port_of_its_own_not_the_lans():
     run = Recorder()
     OvsDataPlane(config(), run).start()
     joined = "\n".join(run.commands)
-    assert "ip -6 addr replace 2001:db8:f000::100/128 dev mr-tun nodad" in joined
-    assert "ip -6 rule add from 2001:db8:f000::100 lookup 200 pref 1000" in joined
+    assert "add-port br-mr mr-probe -- set interface mr-probe type=internal " \
+           "ofport_request=4" in joined
+    assert "ip -6 addr replace 2001:db8:f000::100/128 dev mr-probe nodad" in joined
+    assert "ip -6 route replace default via fe80::1 dev mr-probe table 199" in joined
+    assert "ip -6 rule add from 2001:db8:f000::100 lookup 199 pref 1000" in joined
+    # Not through mr-tun, where the probes would queue behind the LAN's traffic.
+    assert "dev mr-tun nodad" not in joined
+    assert "from 2001:db8:f000::100 lookup 200" not in joined
 
 
 def test_each_care_of_address_of_the_group_gets_its_probe_and_reply_flows():
@@ -161,12 +167,12 @@ def test_each_care_of_address_of_the_group_gets_its_probe_and_reply_flows():
     plane.program([a, b])
     flows = [f for text in run.inputs for f in text.splitlines() if "tp_dst=4195" in f]
     probe = "udp6,ipv6_src=2001:db8:f000::100,ipv6_dst=2001:db8:ffff::1,tp_src=4196,tp_dst=4195"
-    assert f"priority=300,in_port=3,{probe},actions=set_field:1->pkt_mark," \
+    assert f"priority=300,in_port=4,{probe},actions=set_field:1->pkt_mark," \
            "set_field:2001:db8:ffff::1->tun_ipv6_dst,set_field:100->tun_id,output:10" in flows
     assert f"priority=300,in_port=10,tun_ipv6_dst=2001:db8:a::100,{probe},actions=" \
            "set_field:2001:db8:ffff::1->ipv6_src,set_field:2001:db8:f000::100->ipv6_dst," \
            "set_field:4195->udp_src,set_field:4196->udp_dst," \
-           "set_field:02:00:00:00:03:03->eth_dst,output:3" in flows
+           "set_field:02:00:00:00:03:03->eth_dst,output:4" in flows
     assert len(flows) == 4  # BID 3 too
     run.commands.clear()
     run.inputs.clear()
@@ -195,3 +201,4 @@ def _tree():
                               "gre_key": 100},
             "home_agents": ["2001:db8:ffff::1"],
             "uplinks": [{"name": "isp1", "interface": "up1", "gateway": "2001:db8:a::1"}]}
+
