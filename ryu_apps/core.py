@@ -92,7 +92,8 @@ class HomeAgentCore:
         self._busy: Dict[str, Work] = {}
         self._waiting: Dict[str, Deque[Tuple[SignallingPacket, bytes, int, float, float]]] = \
             collections.defaultdict(collections.deque)
-        self.dirty = False
+        self.dirty = False  # the state file is behind the cache
+        self.status_changed = False  # bindings changed beyond lifetimes (status file)
 
     # -- switch life cycle ---------------------------------------------------------
     def restore(self, entries: List[RouterBinding], timestamps: Dict[str, int],
@@ -220,7 +221,7 @@ class HomeAgentCore:
             return []
         LOG.info("next hop %s is at %s", target, mac)
         self.next_hop_mac = mac
-        self.dirty = True
+        self.dirty = self.status_changed = True
         return [self._base_work()]
 
     def _base_work(self) -> Work:
@@ -237,21 +238,24 @@ class HomeAgentCore:
     # -- confirmations -----------------------------------------------------------------
     def confirmed(self, work: Work, now: float) -> Tuple[List[Frame], List[Work]]:
         """The switch holds ``work``'s changes: commit, release the reply, resume waiters."""
+        # A refresh that leaves the switch as it was is routine: logged at DEBUG (so that
+        # thousands of MRs refreshing do not flood the log) and no reason to rewrite the
+        # status file, which shows remaining lifetimes as of its writing anyway.
+        routine = (work.verdict is not None and work.verdict.changes_cache
+                   and work.old_entry is not None and not len(work.changes)
+                   and work.verdict.status == BaStatus.ACCEPTED
+                   and work.verdict.log.get("action") == "register")
         if work.verdict is not None and work.verdict.changes_cache:
             self.handler.commit(work.verdict)
             self.dirty = True
+            self.status_changed = self.status_changed or not routine
         elif work.router is not None and work.verdict is None:  # expiry
             self.cache.put(work.old_entry.home_address, work.new_entry)
-            self.dirty = True
+            self.dirty = self.status_changed = True
         if work.verdict is not None and work.verdict.reply is not None \
                 and isinstance(work.verdict.reply.message, mip6.BindingAcknowledgement):
             self.counters.statuses[mip6.status_name(work.verdict.status)] += 1
         if work.verdict is not None:
-            # A refresh that leaves the switch as it was is routine: DEBUG, so that
-            # thousands of MRs refreshing do not flood the log (and the event thread).
-            routine = (work.verdict.changes_cache and work.old_entry is not None
-                       and not len(work.changes) and work.verdict.status == BaStatus.ACCEPTED
-                       and work.verdict.log.get("action") == "register")
             level = logging.DEBUG if routine else logging.INFO
             if LOG.isEnabledFor(level):
                 record = dict(work.verdict.log)
@@ -334,7 +338,8 @@ class HomeAgentCore:
         """A snapshot for operators: bindings, counters, readiness."""
         return self.status_snapshot(now)()
 
-    def status_snapshot(self, now: float) -> Callable[[], Dict[str, object]]:
+    def status_snapshot(self, now: float, pause: Optional[Callable[[], None]] = None
+                        ) -> Callable[[], Dict[str, object]]:
         """The status as of ``now``, to be built later (e.g. in another thread).
 
         Taking it is cheap (a list of the immutable entries, copies of the counters);
@@ -342,24 +347,26 @@ class HomeAgentCore:
         """
         entries, counters = list(self.cache), self.counters.as_dict()
         ready, next_hop_mac = self.ready, self.next_hop_mac
-        return lambda: _status_document(entries, counters, ready, next_hop_mac, now)
+        return lambda: _status_document(entries, counters, ready, next_hop_mac, now, pause)
 
 
 def _status_document(entries: List[RouterBinding], counters: Dict[str, object], ready: bool,
-                     next_hop_mac: Optional[str], now: float) -> Dict[str, object]:
-    return {
-        "ready": ready,
-        "next_hop_mac": next_hop_mac,
-        "bindings": [{
+                     next_hop_mac: Optional[str], now: float,
+                     pause: Optional[Callable[[], None]] = None) -> Dict[str, object]:
+    bindings = []
+    for count, e in enumerate(entries, 1):
+        bindings.append({
             "router": e.router, "home_address": address_text(e.home_address),
             "prefixes": [str(p) for p in e.prefixes],
             "mode": "explicit" if e.explicit else "implicit",
             "care_of": [{"bid": b.bid, "care_of": address_text(b.care_of),
                          "priority": b.priority,
                          "remaining": round(b.remaining(now), 1)} for b in e.care_of],
-        } for e in entries],
-        "counters": counters,
-    }
+        })
+        if pause is not None and count % 64 == 0:
+            pause()  # built in a worker thread: let the event thread run
+    return {"ready": ready, "next_hop_mac": next_hop_mac, "bindings": bindings,
+            "counters": counters}
 
 
 def _forwarding(entry: Optional[RouterBinding]) -> Optional[Tuple]:

@@ -22,7 +22,8 @@ from .config import load_config
 from .core import Frame, HomeAgentCore, Work
 from .flowmodel import SwitchState
 from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, FRAMEWORK, MAIN_DISPATCHER, BaseApp,
-                        event, hub, ofp_event, ofproto_v1_3, run_in_thread, set_ev_cls)
+                        event, hub, ofp_event, ofproto_v1_3, run_in_thread, set_ev_cls,
+                        thread_pause)
 
 CONFIG_ENV = "NEMO_HA_CONFIG"
 STATS_EVERY_TICKS = 5
@@ -103,7 +104,10 @@ class HomeAgent(BaseApp):
     def _persist(self, now: float) -> None:
         if self.core.dirty:
             self.core.dirty = False
-            self._state_dirty = self._status_dirty = True
+            self._state_dirty = True
+        if self.core.status_changed:
+            self.core.status_changed = False
+            self._status_dirty = True
         path = self.config.state_file
         if path and self._state_dirty and self._state_writer.due(now):
             self._state_dirty = False
@@ -114,8 +118,8 @@ class HomeAgent(BaseApp):
                 and self._status_writer.due(now):
             self._status_dirty = False
             self._status_due = now + STATUS_EVERY_SECONDS
-            build = self.core.status_snapshot(now)
-            self._status_writer.submit(lambda: _write_json(status, build()),
+            build = self.core.status_snapshot(now, thread_pause)
+            self._status_writer.submit(lambda: _write_json(status, build(), thread_pause),
                                        self._status_failed)
 
     def _state_job(self, path: str, now: float) -> Any:
@@ -123,7 +127,8 @@ class HomeAgent(BaseApp):
         core = self.core
         entries, stamps = list(core.cache), dict(core.handler.last_timestamps)
         mac, groups, wall = core.next_hop_mac, dict(core.group_ids), time.time()
-        return lambda: statefile.save(path, entries, stamps, mac, now, wall, groups)
+        return lambda: statefile.save(path, entries, stamps, mac, now, wall, groups,
+                                      pause=thread_pause)
 
     def _state_failed(self, exc: Exception) -> None:
         self._state_dirty = True  # try again when the writer allows
@@ -386,8 +391,14 @@ def flow_read_bits(routers: int) -> int:
     return min(FLOW_READ_MAX_BITS, (routers // FLOW_READ_ROUTERS_PER_SLICE).bit_length())
 
 
-def _write_json(path: str, data: Dict[str, Any]) -> None:
+def _write_json(path: str, data: Dict[str, Any], pause: Any = None) -> None:
+    """Write ``data`` atomically; ``pause`` is called every few hundred chunks (see
+    framework.thread_pause) when this runs in a worker thread."""
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, default=str)
+        encoder = json.JSONEncoder(indent=1, default=str)
+        for count, chunk in enumerate(encoder.iterencode(data), 1):
+            handle.write(chunk)
+            if pause is not None and count % 256 == 0:
+                pause()
     os.replace(tmp, path)

@@ -11,12 +11,13 @@ import ipaddress
 import json
 import os
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .bindings import CareOfBinding, RouterBinding
 from .flowmodel import address_text
 
 FORMAT = 1
+PAUSE_EVERY = 16  # entries encoded between two pauses of a background save
 
 
 def _entry_to_json(entry: RouterBinding, now: float, wall: float) -> Dict[str, Any]:
@@ -51,11 +52,13 @@ def _entry_from_json(raw: Dict[str, Any], now: float, wall: float) -> Optional[R
 
 def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
          next_hop_mac: Optional[str], now: float, wall: float,
-         group_ids: Optional[Dict[str, int]] = None) -> None:
+         group_ids: Optional[Dict[str, int]] = None,
+         pause: Optional[Callable[[], None]] = None) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half).
 
-    Entries are encoded one at a time: the app runs this in a worker thread, and many
-    short steps let its event thread take the interpreter lock in between.
+    Entries are encoded one at a time: the app runs this in a worker thread, and
+    ``pause`` (called every few entries) hands the interpreter lock back to its event
+    thread, which would otherwise wait for it at every system call.
     """
     head = json.dumps({"format": FORMAT, "saved": wall, "next_hop_mac": next_hop_mac,
                        "timestamps": timestamps, "group_ids": group_ids or {}})
@@ -67,6 +70,8 @@ def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
             handle.write(head[:-1] + ', "entries": [')
             for i, entry in enumerate(entries):
                 handle.write(("," if i else "") + json.dumps(_entry_to_json(entry, now, wall)))
+                if pause is not None and i % PAUSE_EVERY == PAUSE_EVERY - 1:
+                    pause()
             handle.write("]}")
             handle.flush()
             os.fsync(handle.fileno())
