@@ -43,6 +43,11 @@ seconds) and does the sending.
   was losing 70 % of its probes to a flood needs 20 (a second) - by then a string of
   losses that long is a failure with odds of 1,000 to 1.
 
+* Dead only next to a live one: a CoA is declared dead only while another armed CoA
+  answers (its last probe came back). When every path loses probes at once (the MR's
+  own switch saturated) or the only CoA goes quiet, nothing better exists to switch to,
+  so it is kept (one event per episode) and probing goes on.
+
 Probe payload (:func:`encode`): magic ``NMLV``, BID (16 bits), sequence (32 bits),
 send time (monotonic nanoseconds, 64 bits) - 18 octets.
 """
@@ -119,6 +124,7 @@ class PathState:
     turns: collections.deque = field(
         default_factory=lambda: collections.deque(maxlen=LOSS_WINDOW))
     replied: bool = False  # a reply arrived since the last turn
+    alone: bool = False  # kept for want of a better path (logged once per episode)
 
 
 class Liveness:
@@ -160,6 +166,7 @@ class Liveness:
         if path.last_sent is not None and path.last_sent <= sequence:
             path.last_sent = None
         path.misses = 0
+        path.alone = False
         path.replied = True
         path.last_reply = now
         path.received += 1
@@ -187,7 +194,14 @@ class Liveness:
             if path.received:
                 path.turns.append(path.replied)
             path.replied = False
-            if path.misses >= self.required_misses(path):
+            if path.misses >= self.required_misses(path) and not self._peer_answers(path):
+                if not path.alone:
+                    path.alone = True
+                    self.events.append(
+                        f"care-of {path.care_of} (bid {path.bid}): {path.misses} probes "
+                        "unanswered, but no other care-of address answers either: kept "
+                        "(nothing better to switch to; congestion or a total outage)")
+            elif path.misses >= self.required_misses(path):
                 del self.paths[path.bid]
                 self.failures[path.bid] = self.failures.get(path.bid, 0) + 1
                 self.dead_total += 1
@@ -205,6 +219,15 @@ class Liveness:
             probes.append(Probe(path.bid, path.care_of, path.sequence,
                                 encode(path.bid, path.sequence, now)))
         return probes, dead
+
+    def _peer_answers(self, path: PathState) -> bool:
+        """Whether another armed CoA currently answers (none missing its last probe).
+
+        A CoA is only declared dead relative to one that works: when every path loses
+        probes together (the MR's switch or CPU saturated), or the only CoA goes quiet,
+        dropping it gains nothing and loses whatever still gets through."""
+        return any(other.received and other.misses == 0
+                   for other in self.paths.values() if other is not path)
 
     def required_misses(self, path: PathState) -> int:
         """Misses in a row that make ``path`` dead, given its loss before this run."""

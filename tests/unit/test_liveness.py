@@ -21,6 +21,7 @@ from tests.unit.test_bul import COA_A, COA_B, COA_C, T0, ack, levels, make_confi
 IPv6Address = ipaddress.IPv6Address
 IV = 0.05
 A, B = IPv6Address("2001:db8:a::100"), IPv6Address("2001:db8:b::100")
+C = IPv6Address("2001:db8:c::100")
 
 
 def run(live: Liveness, start: float, end: float, answer=lambda bid, t: True
@@ -96,9 +97,9 @@ def test_a_congested_path_losing_most_probes_is_not_declared_dead():
     and the loss history carries over)."""
     rng = random.Random(7)
     live = Liveness(IV, 3)
-    live.sync({1: A}, T0)
+    live.sync({1: A, 2: B}, T0)  # B answers throughout: A could be declared dead
     onset = T0 + 1.0
-    congested = lambda bid, t: t < onset or rng.random() > 0.7
+    congested = lambda bid, t: bid == 2 or t < onset or rng.random() > 0.7
     deaths = []
     start = T0
     while start < T0 + 20.0:
@@ -107,8 +108,8 @@ def test_a_congested_path_losing_most_probes_is_not_declared_dead():
         if not dead:
             break
         start = dead[-1][0] + 1.0  # re-registered over its own path: probed again
-        live.sync({}, start)
-        live.sync({1: A}, start)
+        live.sync({2: B}, start)
+        live.sync({1: A, 2: B}, start)
     assert len(deaths) <= 2 and all(at < onset + 3.0 for at in deaths), deaths
     assert live.required_misses(live.paths[1]) > 10
 
@@ -126,9 +127,22 @@ def test_a_path_that_fails_while_congested_is_still_found_dead_within_max_misses
 
 def test_a_clean_path_still_dies_after_the_configured_misses():
     live = Liveness(IV, 3)
-    live.sync({1: A}, T0)
-    sent, dead = run(live, T0, T0 + 3.0, lambda bid, t: t < T0 + 2.0)
-    assert [d.misses for _, d in dead] == [3]
+    live.sync({1: A, 2: B}, T0)
+    sent, dead = run(live, T0, T0 + 3.0, lambda bid, t: bid == 2 or t < T0 + 2.0)
+    assert [(d.bid, d.misses) for _, d in dead] == [(1, 3)]
+
+
+def test_a_coa_is_not_declared_dead_when_no_other_one_answers_either():
+    """The only CoA going quiet, or all of them at once (the MR's own switch saturated):
+    nothing better to switch to, so they are kept and the case is logged once."""
+    live = Liveness(IV, 3)
+    live.sync({1: A, 2: B}, T0)
+    sent, dead = run(live, T0, T0 + 2.0, lambda bid, t: t < T0 + 1.0)
+    assert dead == [] and set(live.paths) == {1, 2}
+    assert len([e for e in live.events if "no other care-of address answers" in e]) == 2
+    # One of them answers again: the other, still silent, is dead next to it.
+    sent, dead = run(live, T0 + 2.0, T0 + 3.0, lambda bid, t: bid == 2)
+    assert [d.bid for _, d in dead] == [1]
 
 
 def test_a_late_reply_still_proves_the_path():
@@ -162,11 +176,16 @@ def test_a_late_loop_sends_no_burst_and_blames_no_probe_that_had_no_time():
 def test_a_stall_does_not_delay_detection_of_a_dead_path():
     """Misses count even when the loop runs late (e.g. busy rewriting the data plane)."""
     live = Liveness(IV, 3)
-    live.sync({1: A}, T0)
-    assert live.on_reply(1, live.poll(T0)[0][0].sequence, T0 + 0.001)
+    live.sync({1: A, 2: B}, T0)
+    for probe in live.poll(T0)[0]:
+        assert live.on_reply(probe.bid, probe.sequence, T0 + 0.001)
     dead = []
     for now in (T0 + IV, T0 + 2.2 * IV, T0 + 3.5 * IV, T0 + 4.6 * IV):  # irregular, late
-        dead += live.poll(now)[1]
+        probes, found = live.poll(now)
+        dead += found
+        for probe in probes:
+            if probe.bid == 2:  # B still answers
+                live.on_reply(2, probe.sequence, now + 0.001)
     assert [d.bid for d in dead] == [1]
 
 
@@ -297,13 +316,13 @@ def test_a_care_of_address_that_never_answered_is_not_declared_dead_but_warned_a
 
 def test_care_of_addresses_share_one_schedule_and_die_together():
     live = Liveness(IV, 3)
-    live.sync({1: A}, T0)
+    live.sync({1: A, 3: C}, T0)
     live.poll(T0)
-    live.sync({1: A, 2: B}, T0 + 0.013)  # acknowledged later: probed at once...
+    live.sync({1: A, 2: B, 3: C}, T0 + 0.013)  # acknowledged later: probed at once...
     assert [p.bid for p in live.poll(T0 + 0.013)[0]] == [2]
     assert live.paths[2].next_at == pytest.approx(T0 + IV)  # ...then with BID 1
     fail = T0 + 0.2
-    sent, dead = run(live, T0 + 0.014, T0 + 1.0, answer=lambda bid, t: t < fail)
+    sent, dead = run(live, T0 + 0.014, T0 + 1.0, answer=lambda bid, t: bid == 3 or t < fail)
     assert sorted(d.bid for _, d in dead) == [1, 2]
     assert len({t for t, _ in dead}) == 1  # in the same poll
 
