@@ -170,7 +170,8 @@ class HomeAgentLab:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
     def status(self) -> Dict[str, Any]:
-        """The home agent's status file (written after changes and every 10 s; empty before the first)."""
+        """The home agent's status file (written after changes and every 10 s; empty
+        before the first)."""
         path = self.dir / "status.json"
         if not path.exists():
             return {"next_hop_mac": None, "bindings": []}
