@@ -169,6 +169,11 @@ def _target_segment(ax, x: float, half_width: float, y: Optional[float], label: 
                         ha="right", va="bottom", fontsize=8, color=TARGET)
 
 
+def _target_line(ax, value: float, label: str) -> None:
+    """The dashed line every panel draws at its target."""
+    ax.axhline(value, color=TARGET, linestyle="--", linewidth=1.5, label=label)
+
+
 def _dedup_legend(ax, **kw: Any) -> None:
     """A legend with one entry per label (bars and segments repeat them per group)."""
     handles, labels = ax.get_legend_handles_labels()
@@ -233,8 +238,7 @@ def figure_codec(result: Result) -> "Figure":
                     ax.annotate(_fmt(value), (i + offset, value), textcoords="offset points",
                                 xytext=(0, 2), ha="center", va="bottom", fontsize=8)
         if theirs is not None:
-            ax.axhline(theirs * target, color=TARGET, linestyle="--", linewidth=1.5,
-                       label="target: %gx scapy's median" % target)
+            _target_line(ax, theirs * target, "target: %gx scapy's median" % target)
             values.append(theirs * target)
         _log_floor(ax, values)
         ax.set_ylim(top=max([v for v in values if v] or [1]) * 8)  # room for the legend
@@ -332,8 +336,7 @@ def figure_signalling(result: Result) -> "Figure":
                                     ha="center", fontsize=9, fontweight="bold")
             offered = _num(half.get("offered_rate"))
             labels.append("%s\nat %s" % (_mrs_label(case), _fmt(offered, ",.0f", " BU/s")))
-        ax.axhline(target_p99, color=TARGET, linestyle="--", linewidth=1.5,
-                   label="target: p99 <= %g ms" % target_p99)
+        _target_line(ax, target_p99, "target: p99 <= %g ms" % target_p99)
         values.append(target_p99)
         _log_floor(ax, values)
         ax.set_ylim(top=max(v for v in values if v) * 4)
@@ -403,8 +406,7 @@ def figure_scale(result: Result) -> "Figure":
             ax.annotate(_fmt(per_40k, ".0f", " s"), (x, per_40k), textcoords="offset points",
                         xytext=(0, 3), ha="center", fontsize=9)
             ticks.append("40,000 bindings\n(extrapolated)")
-        ax.axhline(target_s, color=TARGET, linestyle="--", linewidth=1.5,
-                   label="target: 40,000 bindings in %g s" % target_s)
+        _target_line(ax, target_s, "target: 40,000 bindings in %g s" % target_s)
         ax.set_xticks(range(len(ticks)), ticks)
         ax.set_ylabel("seconds")
         ax.set_ylim(top=ax.get_ylim()[1] * 1.1)
@@ -424,8 +426,7 @@ def figure_scale(result: Result) -> "Figure":
                 if _bar(ax, x, value, width, color, label):
                     ax.annotate(_fmt(value, ".0f"), (x, value), textcoords="offset points",
                                 xytext=(0, 2), ha="center", fontsize=8)
-        ax.axhline(target_mb, color=TARGET, linestyle="--", linewidth=1.5,
-                   label="target: <= %g MB" % target_mb)
+        _target_line(ax, target_mb, "target: <= %g MB" % target_mb)
         ax.set_xticks(range(len(cases)), labels)
         ax.set_ylabel("home agent RSS (MB)")
         ax.set_ylim(top=ax.get_ylim()[1] * 1.25)

@@ -27,9 +27,10 @@ seconds) and does the sending.
   first reply (milliseconds after the BA that proved it) is not detected.
 * Every CoA is probed on one common schedule (a new one at once, then at the next common
   tick), so CoAs that fail together are found dead in the same turn. If the caller is
-  late (a busy machine), the next probe is at the next tick after ``now``, not a burst. A probe only counts as missed once it has been out for at least half
-  an interval (a probe that itself went out late is not blamed for the next one being
-  due soon after). Replies that arrived while the caller was busy wait in its socket and
+  late (a busy machine), the next probe is at the next tick after ``now``, not a burst.
+  A probe only counts as missed once it has been out for at least half an interval (a
+  probe that itself went out late is not blamed for the next one being due soon
+  after). Replies that arrived while the caller was busy wait in its socket and
   are read before :meth:`Liveness.poll` (the agent does so), so a stall alone causes no
   miss.
 
@@ -194,14 +195,15 @@ class Liveness:
             if path.received:
                 path.turns.append(path.replied)
             path.replied = False
-            if path.misses >= self.required_misses(path) and not self._peer_answers(path):
+            silent = path.misses >= self.required_misses(path)
+            if silent and not self._peer_answers(path):
                 if not path.alone:
                     path.alone = True
                     self.events.append(
                         f"care-of {path.care_of} (bid {path.bid}): {path.misses} probes "
                         "unanswered, but no other care-of address answers either: kept "
                         "(nothing better to switch to; congestion or a total outage)")
-            elif path.misses >= self.required_misses(path):
+            elif silent:
                 del self.paths[path.bid]
                 self.failures[path.bid] = self.failures.get(path.bid, 0) + 1
                 self.dead_total += 1

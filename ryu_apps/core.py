@@ -227,10 +227,7 @@ class HomeAgentCore:
     def _base_work(self) -> Work:
         assert self.ports is not None
         new_base = pipeline.compile_base(self.config, self.ports, self.next_hop_mac)
-        base_keys = {k for k, f in self.installed.flows.items()
-                     if f.cookie == pipeline.BASE_COOKIE}
-        old_base = SwitchState({k: self.installed.flows[k] for k in base_keys},
-                               {}, dict(self.installed.meters))
+        old_base = SwitchState(dict(self.installed.flows), {}, dict(self.installed.meters))
         changes = diff_partial(new_base, old_base)
         apply_changes(self.installed, changes)
         return Work(next(self._ids), changes)

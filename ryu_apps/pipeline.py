@@ -193,7 +193,10 @@ def compile_base(config: HomeAgentConfig, ports: Ports, next_hop_mac: Optional[s
 
 
 def _tunnel_to(care_of) -> Tuple:
-    """The set-fields that aim a tunnelled packet at ``care_of`` (as the group buckets)."""
+    """The set-fields that aim a tunnelled packet at ``care_of`` (group buckets, reflect).
+
+    OVS prefers an IPv4 tunnel destination when one is set: a packet that came in over
+    an IPv4 tunnel (MR to MR) still carries one, so an IPv6 destination clears it."""
     if care_of.version == 6:
         return (("set_field", "tun_ipv4_dst", "0.0.0.0"),
                 ("set_field", "tun_ipv6_dst", address_text(care_of)))
@@ -230,15 +233,8 @@ def router_group(router: MobileRouterConfig, entry: RouterBinding, gid: int,
     bindings = sorted(entry.care_of, key=lambda b: (b.priority, b.bid))
     buckets = []
     for binding in bindings:
-        if binding.care_of.version == 6:
-            # OVS prefers an IPv4 tunnel destination when one is set: a packet that came
-            # in over an IPv4 tunnel (MR to MR) still carries one, so clear it.
-            tunnel_dst: Tuple = (("set_field", "tun_ipv4_dst", "0.0.0.0"),
-                                 ("set_field", "tun_ipv6_dst", address_text(binding.care_of)))
-        else:
-            tunnel_dst = (("set_field", "tun_ipv4_dst", address_text(binding.care_of)),)
-        actions = tunnel_dst + (("set_field", "tunnel_id", entry.downlink_key),
-                                ("output", ports.tunnel))
+        actions = _tunnel_to(binding.care_of) + (("set_field", "tunnel_id", entry.downlink_key),
+                                                 ("output", ports.tunnel))
         if router.policy == "priority":
             buckets.append(Bucket(actions, 0, ports.tunnel))
         else:
