@@ -21,10 +21,13 @@ implements (RFC 6275 11.7-11.8, RFC 5648, RFC 3963 for the MR side):
   from :mod:`mr_agent.liveness`) stops being usable and is de-registered the same way,
   but stays in the list: it is registered again over its own path, first after 1 s,
   then with the usual doubling backoff, until a BA proves the path (then it is usable
-  and probed again). An attempt without a BA within 1 s is undone by a de-registration
-  over a survivor (a path that fails downstream only lets the BU through, and the home
-  agent would send traffic into the hole). Its unanswered BUs do not count against the
-  home agent.
+  and probed again). An attempt without a BA within its proof window (0.25 s at
+  first) is undone by a de-registration over a survivor: a path that fails downstream
+  only lets the BU through, and the home agent sends a share of the traffic into the
+  hole for as long as the CoA stays bound, so the window is kept short. A BA that
+  arrives after its attempt was undone proves the path slow, not broken: the window
+  grows to twice that BA's delay and the CoA is registered again at once. Unanswered
+  recovery BUs do not count against the home agent.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ MAX_BINDACK_TIMEOUT = 32.0
 REFRESH_SHARE = 0.95
 SWITCH_HOME_AGENT_AFTER = 3  # unanswered transmissions before the next home agent
 DEREGISTRATION_TRIES = 3
+RECOVERY_PROOF_WINDOW = 0.25  # a recovery attempt's first wait for its BA (then undone)
 _WRONG_HOME_AGENT = {BaStatus.HOME_REGISTRATION_NOT_SUPPORTED, BaStatus.NOT_HOME_SUBNET,
                      BaStatus.NOT_HOME_AGENT_FOR_THIS_MOBILE_NODE}
 
@@ -78,6 +82,7 @@ class Entry:
     last_status: Optional[int] = None
     silent_since: Optional[float] = None  # its path stopped answering probes
     path_failures: int = 0
+    proof_window: float = RECOVERY_PROOF_WINDOW  # a recovery attempt's wait for its BA
 
     def usable(self, now: float) -> bool:
         """Acknowledged, not expired, not being removed: traffic may use it."""
@@ -115,6 +120,7 @@ class BindingUpdateList:
         self.events: List[Event] = []
         self._in_flight: Dict[int, Tuple[str, Tuple[int, ...]]] = {}  # seq -> purpose, bids
         self._leaving: Dict[int, Tuple[Entry, int]] = {}  # bid -> entry, tries left
+        self._undone: Dict[int, Tuple[int, float]] = {}  # undone recovery: seq -> bid, sent at
 
     @property
     def home_agent(self) -> ipaddress.IPv6Address:
@@ -185,12 +191,16 @@ class BindingUpdateList:
         return self._send_deregistration(leaving, now, avoid=(set(suspects), uplinks))
 
     def _undo_recovery(self, entry: Entry, now: float) -> List[Send]:
-        """A recovery attempt of a silent CoA got no BA within 1 s. If its path fails
-        downstream only, the BU did reach the home agent, which bound the CoA again and
-        sends traffic into the hole: de-register it (over a survivor) before the next
-        attempt, after the backoff. A BA of that attempt arriving later is ignored (the
-        de-registration is newer); the next attempt proves the path instead."""
+        """A recovery attempt of a silent CoA got no BA within its proof window. If its
+        path fails downstream only, the BU did reach the home agent, which bound the CoA
+        again and sends traffic into the hole: de-register it (over a survivor) before
+        the next attempt, after the backoff. A BA of that attempt arriving later does
+        not make the CoA usable (the de-registration is newer), but shows how slow the
+        path is (see :meth:`_late_recovery_ack`)."""
         self._in_flight.pop(entry.sequence, None)
+        if entry.sequence is not None and entry.sent_at is not None:
+            self._undone = {seq: v for seq, v in self._undone.items() if v[0] != entry.bid}
+            self._undone[entry.sequence] = (entry.bid, entry.sent_at)
         entry.sequence = None
         entry.state = State.BACKOFF
         entry.retransmit_at = now + entry.timeout
@@ -225,6 +235,9 @@ class BindingUpdateList:
             return []  # already resynchronised by an earlier 135
         purpose, bids = self._in_flight.pop(ba.sequence, (None, ()))
         if purpose is None:
+            late = self._undone.pop(ba.sequence, None)
+            if late is not None and ba.status < 128:
+                return self._late_recovery_ack(late[0], now - late[1], now)
             return []  # a BA for a BU we no longer wait for (a retransmission's twin)
         for entry in self.entries.values():
             entry.unanswered = 0
@@ -276,6 +289,19 @@ class BindingUpdateList:
             entry.silent_since = None
         if first:
             self._log("info", f"BID {entry.bid} ({entry.care_of}) registered for {granted} s")
+
+    def _late_recovery_ack(self, bid: int, delay: float, now: float) -> List[Send]:
+        """A recovery attempt was undone, then its BA came: the path works both ways,
+        only slower than the proof window. Widen the window past that delay and try
+        again at once (the undo de-registered the CoA meanwhile)."""
+        entry = self.entries.get(bid)
+        if entry is None or entry.silent_since is None or entry.state != State.BACKOFF:
+            return []
+        entry.proof_window = min(MAX_BINDACK_TIMEOUT, max(2 * delay, 2 * entry.proof_window))
+        self._log("info", f"care-of {entry.care_of} (bid {bid}): the BA of an undone recovery "
+                          f"attempt came after {delay * 1000:.0f} ms; trying again with "
+                          f"{entry.proof_window:.2f} s to prove the path")
+        return [self._register(entry, now, "retransmit")]
 
     def _refused(self, entry: Entry, status: int, now: float) -> None:
         entry.state = State.BACKOFF
@@ -374,9 +400,9 @@ class BindingUpdateList:
             entry.state = State.REGISTERING  # refresh: still usable until it expires
         entry.retransmit_at = now + entry.timeout
         if entry.silent_since is not None:
-            # A recovery attempt: its BA is awaited 1 s (then it is undone, see tick), and
-            # no older de-registration may be retransmitted after it.
-            entry.retransmit_at = now + INITIAL_BINDACK_TIMEOUT
+            # A recovery attempt: its BA is awaited for the proof window (then it is
+            # undone, see tick), and no older de-registration may be retransmitted after it.
+            entry.retransmit_at = now + entry.proof_window
             self._leaving.pop(entry.bid, None)
         entry.refresh_at = None  # until the BA says when
         entry.sent_at = now

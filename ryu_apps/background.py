@@ -5,14 +5,18 @@ event thread; turning it into JSON and writing it takes far longer at thousands 
 (about a second at 10,000) and, done inline, stalls every Binding Update behind it. A
 :class:`SpacedWriter` runs one write at a time through ``run_in_thread`` (eventlet's
 ``tpool`` in the app: a real OS thread, so the event thread keeps answering) and spaces
-writes by their own cost: the next may start ``cost_factor`` times the last one's
-duration after it ended, and never sooner than ``min_interval``. The writer is plain
-Python with the thread runner, spawner and clock passed in, so tests drive it directly.
+writes by their own cost: the next may start ``cost_factor`` times the CPU time the last
+one took after it ended, and never sooner than ``min_interval``. CPU time, not elapsed
+time: on a loaded machine a small write can wait a long while for the interpreter lock
+and a core, and spacing by that wait kept the status file seconds out of date while it
+cost next to nothing. The writer is plain Python with the thread runner, spawner and
+clocks passed in, so tests drive it directly.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Optional
 
 LOG = logging.getLogger("nemo.ha")
@@ -25,8 +29,10 @@ class SpacedWriter:
 
     def __init__(self, name: str, run_in_thread: Callable[[Job], None],
                  spawn: Callable[..., object], clock: Callable[[], float],
-                 min_interval: float = 1.0, cost_factor: float = 4.0) -> None:
+                 min_interval: float = 1.0, cost_factor: float = 4.0,
+                 cpu_clock: Callable[[], float] = time.thread_time) -> None:
         self.name = name
+        self._cpu_clock = cpu_clock  # read in the worker thread: that thread's CPU time
         self._run_in_thread = run_in_thread
         self._spawn = spawn
         self._clock = clock
@@ -34,7 +40,8 @@ class SpacedWriter:
         self.cost_factor = cost_factor
         self.busy = False
         self.next_allowed = 0.0
-        self.last_duration: Optional[float] = None
+        self.last_duration: Optional[float] = None  # elapsed, for the log
+        self.last_cpu: Optional[float] = None  # what the spacing follows
         self.writes = 0
         self.failures = 0
 
@@ -50,8 +57,17 @@ class SpacedWriter:
 
     def _run(self, job: Job, on_error: Callable[[Exception], None]) -> None:
         started = self._clock()
+        cpu = [0.0]
+
+        def timed() -> None:
+            begun = self._cpu_clock()
+            try:
+                job()
+            finally:
+                cpu[0] = self._cpu_clock() - begun
+
         try:
-            self._run_in_thread(job)
+            self._run_in_thread(timed)
             self.writes += 1
         except Exception as exc:  # reported, and the caller retries later
             self.failures += 1
@@ -59,12 +75,14 @@ class SpacedWriter:
         finally:
             ended = self._clock()
             self.last_duration = ended - started
+            self.last_cpu = cpu[0]
             self.next_allowed = ended + max(self.min_interval,
-                                            self.cost_factor * self.last_duration)
+                                            self.cost_factor * self.last_cpu)
             self.busy = False
             if self.last_duration > 0.5:
-                LOG.info("%s written in %.2f s (next in %.1f s at the earliest)", self.name,
-                         self.last_duration, self.next_allowed - ended)
+                LOG.info("%s written in %.2f s, %.2f s of CPU (next in %.1f s at the "
+                         "earliest)", self.name, self.last_duration, self.last_cpu,
+                         self.next_allowed - ended)
 
     def wait_idle(self, sleep: Callable[[float], None], timeout: float = 30.0) -> bool:
         """Wait (cooperatively) for the write in flight; False if it did not end in time."""

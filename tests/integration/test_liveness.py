@@ -56,6 +56,13 @@ def lab() -> Iterator[Tuple[Runner, dict]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def ha_buckets(runner: Runner, state: dict) -> List[str]:
+    """The CoAs the HA's switch sends downstream traffic to right now (its group buckets):
+    what the status file shows, without waiting for its next write."""
+    groups = runner.ovs("ha", state).ofctl("dump-groups", TOPO.nodes["ha"]["bridge"])
+    return sorted(set(re.findall(r"set_field:([0-9a-f:]+)->tun_ipv6_dst", groups)))
+
+
 def probes(runner: Runner, state: dict) -> dict:
     return {b["care_of"]: b.get("probe") or {} for b in runner.mr_status(state)["bindings"]}
 
@@ -144,8 +151,10 @@ def test_a_silent_uplink_is_detected_deregistered_and_comes_back(lab):
 
 def test_a_downstream_only_failure_does_not_stay_bound_at_the_home_agent(lab):
     """isp1 loses only the way to the CoAs: the MR's BUs still reach the HA. Each recovery
-    attempt binds the CoA again (its BA is lost), so the MR undoes it after 1 s: isp1's
-    CoAs must be unbound most of the time, and come back once the path heals."""
+    attempt binds the CoA again (its BA is lost), so the MR undoes it after its 0.25-s
+    proof window: isp1's CoAs must be out of the HA's group nearly all the time (each
+    moment they are in, a share of the downstream traffic is lost), and come back once
+    the path heals."""
     runner, state = lab
     wait_until(lambda: runner.ha_care_of(state) == ALL_COAS and
                runner.mr_usable(state) == ALL_COAS, 40, "all four CoAs in use")
@@ -153,16 +162,17 @@ def test_a_downstream_only_failure_does_not_stay_bound_at_the_home_agent(lab):
     for coa in ISP1_COAS:
         isp1.run("ip", "-6", "route", "add", "blackhole", coa + "/128")
     try:
-        wait_until(lambda: runner.ha_care_of(state) == ISP2_COAS, 3,
+        wait_until(lambda: ha_buckets(runner, state) == ISP2_COAS, 3,
                    "the HA to drop isp1's CoAs")
         samples = []
         end = time.monotonic() + 6
         while time.monotonic() < end:
-            samples.append(any(c in runner.ha_care_of(state) for c in ISP1_COAS))
-            time.sleep(0.1)
-        print("\ndownstream-only: isp1's CoAs bound at the HA in %d of %d samples"
+            samples.append(any(c in ha_buckets(runner, state) for c in ISP1_COAS))
+            time.sleep(0.05)
+        print("\ndownstream-only: isp1's CoAs in the HA's group in %d of %d samples"
               % (sum(samples), len(samples)))
-        assert sum(samples) < 0.5 * len(samples), samples
+        # three attempts in these 6 s, 0.25 s each: ~12 %; 1-s windows were ~50 %
+        assert sum(samples) < 0.35 * len(samples), samples
         assert runner.mr_usable(state) == ISP2_COAS
         # A recovery attempt binds isp1's CoAs for up to a second, and a ping flow the
         # HA hashes onto one of them is lost meanwhile: the LAN is reachable in between.

@@ -31,11 +31,28 @@ class Deferred:
             self.pending.pop(0)()
 
 
-def writer(clock: Clock, spawner: Deferred, cost: float = 0.0, **kwargs: Any) -> SpacedWriter:
+def writer(clock: Clock, spawner: Deferred, cost: float = 0.0, waited: float = 0.0,
+           **kwargs: Any) -> SpacedWriter:
+    """A writer whose jobs take ``cost`` seconds of CPU after ``waited`` seconds of waiting
+    (for the interpreter lock or a core)."""
+    cpu = Clock()
+
     def in_thread(job: Callable[[], None]) -> None:
-        clock.now += cost  # the write takes `cost` seconds
         job()
-    return SpacedWriter("state file", in_thread, spawner.spawn, clock, **kwargs)
+
+    w = SpacedWriter("state file", in_thread, spawner.spawn, clock, cpu_clock=cpu, **kwargs)
+    submit = w.submit
+
+    def costly_submit(job: Callable[[], None], on_error: Callable[[Exception], None]) -> None:
+        def costly() -> None:
+            clock.now += waited
+            clock.now += cost
+            cpu.now += cost
+            job()
+        submit(costly, on_error)
+
+    w.submit = costly_submit  # type: ignore[method-assign]
+    return w
 
 
 def test_one_write_at_a_time_then_spaced_by_the_minimum_interval():
@@ -57,8 +74,19 @@ def test_an_expensive_write_pushes_the_next_one_further_out():
     w = writer(clock, spawner, cost=2.0, min_interval=1.0, cost_factor=4.0)
     w.submit(lambda: None, on_error=pytest.fail)
     spawner.run_all()
-    assert w.last_duration == pytest.approx(2.0)
+    assert w.last_duration == pytest.approx(2.0) and w.last_cpu == pytest.approx(2.0)
     assert w.next_allowed == pytest.approx(102.0 + 8.0)  # cost x factor beats the minimum
+
+
+def test_time_spent_waiting_for_a_core_does_not_push_the_next_write_out():
+    """A small write on a loaded machine: 3 s elapsed, 10 ms of CPU. Spaced by the
+    elapsed time, the status file would lag 30 s behind the bindings."""
+    clock, spawner = Clock(), Deferred()
+    w = writer(clock, spawner, cost=0.01, waited=3.0, min_interval=1.0, cost_factor=10.0)
+    w.submit(lambda: None, on_error=pytest.fail)
+    spawner.run_all()
+    assert w.last_duration == pytest.approx(3.01) and w.last_cpu == pytest.approx(0.01)
+    assert w.next_allowed == pytest.approx(103.01 + 1.0)
 
 
 def test_a_failed_write_is_reported_and_frees_the_writer():

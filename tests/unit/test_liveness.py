@@ -13,6 +13,7 @@ from typing import List, Tuple
 import pytest
 
 import mip6
+from mip6.constants import BaStatus
 from mr_agent.bul import INITIAL_BINDACK_TIMEOUT, BindingUpdateList, State
 from mr_agent.liveness import MAX_MISSES, PAYLOAD_SIZE, Dead, Liveness, decode, encode
 from tests.unit.test_bul import COA_A, COA_B, COA_C, T0, ack, levels, make_config, one, \
@@ -242,8 +243,10 @@ def test_a_silent_path_is_re_registered_over_its_own_path_with_backoff():
     dereg = one(bul.path_failed(1, now))
     assert bul.on_ack(ack(dereg.message.sequence, 1), now + 0.01) == []
     sends, t = [], now
-    while t < now + 20:  # drive the timers, answering nothing but the de-registrations
+    while True:  # drive the timers for 17.5 s, answering nothing but de-registrations
         t = bul.next_deadline()
+        if t > now + 17.5:
+            break
         for send in bul.tick(t):
             sends.append((round(t - now, 3), send))
             if send.purpose == "deregister":
@@ -253,23 +256,47 @@ def test_a_silent_path_is_re_registered_over_its_own_path_with_backoff():
     assert all(s.via == COA_A and s.message.lifetime > 0 and s.bids == (1,)
                for _, s in attempts)
     # first after 1 s (the de-registration goes first), then with doubling backoff
-    assert [at for at, _ in attempts] == [1, 3, 6, 11, 20]
-    # each unanswered attempt is undone 1 s later over the other uplink (a path that
-    # fails downstream only lets the BU through: the home agent must not keep it bound)
-    assert [at for at, _ in undos] == [2, 4, 7, 12]
+    assert [at for at, _ in attempts] == [1, 2.25, 4.5, 8.75, 17]
+    # each unanswered attempt is undone 0.25 s later over the other uplink (a path that
+    # fails downstream only lets the BU through: the home agent must not keep it bound,
+    # and while it is bound, a share of the downstream traffic is lost)
+    assert [at for at, _ in undos] == [1.25, 2.5, 4.75, 9, 17.25]
     assert all(s.via == COA_B and s.message.lifetime == 0 and s.bids == (1,)
                for _, s in undos)
+    bound = sum(0.25 for at, _ in attempts if at < 6)
+    assert bound / 6 < 0.2  # bound at the home agent for 0.75 s of the first 6 s
 
 
-def test_a_late_ba_of_an_undone_attempt_is_ignored():
+def test_a_late_ba_of_an_undone_attempt_widens_the_proof_window_and_retries_at_once():
     bul = three()
     now = T0 + 1
     one(bul.path_failed(1, now))
     attempt = one([s for s in bul.tick(now + 1) if s.purpose != "deregister"])
-    undo = one([s for s in bul.tick(now + 2) if s.purpose == "deregister"])
+    undo = one([s for s in bul.tick(now + 1.25) if s.purpose == "deregister"])
     assert undo.message.sequence > attempt.message.sequence
-    bul.on_ack(ack(attempt.message.sequence, 1), now + 2.5)  # too late: undone already
-    assert [e.bid for e in bul.usable(now + 2.5)] == [2, 3]
+    # 400 ms after the attempt: too late to keep it (undone already), but the path works
+    retry = one(bul.on_ack(ack(attempt.message.sequence, 1), now + 1.4))
+    assert retry.via == COA_A and retry.bids == (1,) and retry.message.lifetime > 0
+    assert retry.message.sequence > undo.message.sequence
+    assert [e.bid for e in bul.usable(now + 1.4)] == [2, 3]  # not before its own BA
+    assert bul.entries[1].proof_window == pytest.approx(0.8)  # twice the delay seen
+    assert "came after 400 ms" in " ".join(e.text for e in bul.drain_events())
+    assert [s for s in bul.tick(now + 2.1) if s.purpose == "deregister"] == []  # in time
+    bul.on_ack(ack(retry.message.sequence, 1), now + 1.8)
+    assert [e.bid for e in bul.usable(now + 1.8)] == [1, 2, 3]
+
+
+def test_a_late_refusal_of_an_undone_attempt_changes_nothing():
+    bul = three()
+    now = T0 + 1
+    one(bul.path_failed(1, now))
+    attempt = one([s for s in bul.tick(now + 1) if s.purpose != "deregister"])
+    one([s for s in bul.tick(now + 1.25) if s.purpose == "deregister"])
+    refusal = ack(attempt.message.sequence, 1, status=BaStatus.ADMINISTRATIVELY_PROHIBITED)
+    assert bul.on_ack(refusal, now + 1.4) == []
+    assert bul.entries[1].proof_window == pytest.approx(0.25)
+    # and a second copy of the late BA is ignored too
+    assert bul.on_ack(ack(attempt.message.sequence, 1), now + 1.5) == []
 
 
 def test_a_ba_over_the_healed_path_makes_it_usable_again():
