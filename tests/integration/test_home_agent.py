@@ -72,7 +72,7 @@ def test_four_care_of_addresses_register_and_get_signed_acknowledgements(lab):
     assert "type=select" in lab.ha_groups()
     def listed() -> list:
         return [b["care_of"] for e in lab.status()["bindings"] for b in e["care_of"]]
-    wait_until(lambda: listed() == ALL_COAS, 3, "the status file to list the four bindings")
+    wait_until(lambda: listed() == ALL_COAS, 5, "the status file to list the four bindings")
     assert re.search(r"BU .*mr=office1 .*status=ACCEPTED .*latency_ms=", lab.log_text())
 
 

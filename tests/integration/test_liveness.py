@@ -109,8 +109,11 @@ def test_a_silent_uplink_is_detected_deregistered_and_comes_back(lab):
         wait_until(lambda: runner.mr_usable(state) == ISP2_COAS, 3,
                    "the MR to stop using isp1's silent CoAs")
         detected_s = time.monotonic() - failed_at
-        wait_until(lambda: runner.ha_care_of(state) == ISP2_COAS, 3,
+        wait_until(lambda: ha_buckets(runner, state) == ISP2_COAS, 3,
                    "the HA to drop isp1's CoAs (de-registered over isp2)")
+        # the status file follows within its write spacing (>= 1 s)
+        wait_until(lambda: runner.ha_care_of(state) == ISP2_COAS, 5,
+                   "the HA's status file to list isp2's CoAs only")
         print("\nsilent isp1: MR stopped using it after %.2f s (status file polling)"
               % detected_s)
         log = mr_log.read_text()
