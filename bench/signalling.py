@@ -36,7 +36,7 @@ def _median(values: List[float]) -> float:
 
 
 def measure(mr_count: int, quick: bool) -> Dict[str, Any]:
-    repeats, open_repeats = (2, 1) if quick else (5, 3)
+    repeats, open_repeats = (2, 1) if quick else (5, 5)
     sample_s, open_s = (0.5, 0.7) if quick else (1.5, 3.0)
     with Lab() as lab:
         bench = BenchLab(lab, make_mrs(mr_count, 1), echo=True)

@@ -335,16 +335,18 @@ class HomeAgentCore:
         """A snapshot for operators: bindings, counters, readiness."""
         return self.status_snapshot(now)()
 
-    def status_snapshot(self, now: float, pause: Optional[Callable[[], None]] = None
-                        ) -> Callable[[], Dict[str, object]]:
-        """The status as of ``now``, to be built later (e.g. in another thread).
+    def status_snapshot(self, now: float
+                        ) -> Callable[[Optional[Callable[[], None]]], Dict[str, object]]:
+        """The status as of ``now``, to be built later (in slices: the builder calls the
+        ``pause`` it is given every few entries).
 
         Taking it is cheap (a list of the immutable entries, copies of the counters);
         building it is what costs at thousands of bindings.
         """
         entries, counters = list(self.cache), self.counters.as_dict()
         ready, next_hop_mac = self.ready, self.next_hop_mac
-        return lambda: _status_document(entries, counters, ready, next_hop_mac, now, pause)
+        return lambda pause=None: _status_document(entries, counters, ready, next_hop_mac,
+                                                   now, pause)
 
 
 def _status_document(entries: List[RouterBinding], counters: Dict[str, object], ready: bool,
@@ -361,7 +363,7 @@ def _status_document(entries: List[RouterBinding], counters: Dict[str, object], 
                          "remaining": round(b.remaining(now), 1)} for b in e.care_of],
         })
         if pause is not None and count % 64 == 0:
-            pause()  # built in a worker thread: let the event thread run
+            pause()  # built in the background: let Binding Updates through
     return {"ready": ready, "next_hop_mac": next_hop_mac, "bindings": bindings,
             "counters": counters}
 

@@ -33,29 +33,18 @@ except ImportError:  # pragma: no cover - exercised by the Ryu/Python 3.9 run
 
 
 
-def run_in_thread(job):  # type: ignore[no-untyped-def]
-    """Run ``job`` in a real OS thread; the calling green thread waits cooperatively.
+def run_in_thread(job, *args):  # type: ignore[no-untyped-def]
+    """Run ``job(*args)`` in a real OS thread; the calling green thread waits cooperatively.
 
-    Both frameworks run on eventlet, whose ``tpool`` keeps un-patched threads for this.
+    For blocking system calls only (``fsync``): Python code there would hold the
+    interpreter lock against the event thread (see background.py). Both frameworks run
+    on eventlet, whose ``tpool`` keeps un-patched threads for this.
     """
     from eventlet import tpool
 
-    return tpool.execute(job)
-
-
-def thread_pause() -> None:
-    """Hand the interpreter lock away for a moment; call it from a worker thread.
-
-    A worker that computes holds the lock for a whole switch interval at a time, and
-    the event thread, which releases it at every system call, then waits that long at
-    each of them: a state-file write next to signalling made the BA p99 ~40x worse.
-    The un-patched ``time.sleep``: eventlet's would try to switch green threads.
-    """
-    from eventlet import patcher
-
-    patcher.original("time").sleep(0)
+    return tpool.execute(job, *args)
 
 
 __all__ = ["BaseApp", "CONFIG_DISPATCHER", "DEAD_DISPATCHER", "FRAMEWORK", "MAIN_DISPATCHER",
            "PROJECT", "app_manager", "cfg", "event", "hub", "ofp_event", "ofproto_v1_3",
-           "ofproto_v1_3_parser", "run_in_thread", "set_ev_cls", "thread_pause"]
+           "ofproto_v1_3_parser", "run_in_thread", "set_ev_cls"]

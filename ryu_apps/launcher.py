@@ -95,9 +95,6 @@ def serve(hub, app_module, host, port, on_started=None):
         manager.close()
 
 
-SWITCH_INTERVAL_S = 0.001
-
-
 def run(path, log_level, log_file):
     """Run the home agent until interrupted (SIGINT/SIGTERM)."""
     hub = patch_event_library()
@@ -124,10 +121,6 @@ def run(path, log_level, log_file):
     from ryu_apps import home_agent
 
     home_agent.PRELOADED[os.path.abspath(path)] = config
-    # The state and status files are written by a worker thread (ryu_apps/background.py);
-    # a 1 ms interpreter switch interval (default 5 ms) bounds how long the event thread
-    # waits for the lock while one runs.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     serve(hub, APP_MODULE, config.listen_host, config.listen_port,
           on_started=lambda: log.info("nemo-ha running: OpenFlow on %s:%d, config %s",
                                       config.listen_host, config.listen_port, path))

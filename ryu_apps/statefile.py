@@ -53,12 +53,14 @@ def _entry_from_json(raw: Dict[str, Any], now: float, wall: float) -> Optional[R
 def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
          next_hop_mac: Optional[str], now: float, wall: float,
          group_ids: Optional[Dict[str, int]] = None,
-         pause: Optional[Callable[[], None]] = None) -> None:
+         pause: Optional[Callable[[], None]] = None,
+         sync: Callable[[int], None] = os.fsync) -> None:
     """Write the state atomically (a crash leaves the old or the new file, never half).
 
-    Entries are encoded one at a time: the app runs this in a worker thread, and
-    ``pause`` (called every few entries) hands the interpreter lock back to its event
-    thread, which would otherwise wait for it at every system call.
+    Entries are encoded a few at a time with ``pause`` called in between: the app
+    writes in the background on its event thread, and lets Binding Updates through at
+    each pause (see background.py). ``sync`` flushes the file to disk (the app hands
+    that blocking call to a real thread).
     """
     head = json.dumps({"format": FORMAT, "saved": wall, "next_hop_mac": next_hop_mac,
                        "timestamps": timestamps, "group_ids": group_ids or {}})
@@ -74,7 +76,7 @@ def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
                     pause()
             handle.write("]}")
             handle.flush()
-            os.fsync(handle.fileno())
+            sync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

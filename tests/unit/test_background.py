@@ -1,4 +1,4 @@
-"""SpacedWriter: one write at a time, spaced by its own cost, failures reported."""
+"""SpacedWriter: one write at a time, in slices, spaced by its own cost, failures reported."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, Callable, List
 
 import pytest
 
-from ryu_apps.background import SpacedWriter
+from ryu_apps.background import Pause, SpacedWriter
 
 
 class Clock:
@@ -31,38 +31,43 @@ class Deferred:
             self.pending.pop(0)()
 
 
-def writer(clock: Clock, spawner: Deferred, cost: float = 0.0, waited: float = 0.0,
-           **kwargs: Any) -> SpacedWriter:
-    """A writer whose jobs take ``cost`` seconds of CPU after ``waited`` seconds of waiting
-    (for the interpreter lock or a core)."""
-    cpu = Clock()
+class Yields:
+    """The event loop between two slices: other green threads run for ``others`` s."""
 
-    def in_thread(job: Callable[[], None]) -> None:
-        job()
+    def __init__(self, clock: Clock, others: float = 0.0) -> None:
+        self.clock, self.others, self.count = clock, others, 0
 
-    w = SpacedWriter("state file", in_thread, spawner.spawn, clock, cpu_clock=cpu, **kwargs)
-    submit = w.submit
+    def __call__(self) -> None:
+        self.count += 1
+        self.clock.now += self.others
 
-    def costly_submit(job: Callable[[], None], on_error: Callable[[Exception], None]) -> None:
-        def costly() -> None:
-            clock.now += waited
-            clock.now += cost
-            cpu.now += cost
-            job()
-        submit(costly, on_error)
 
-    w.submit = costly_submit  # type: ignore[method-assign]
-    return w
+def writer(clock: Clock, spawner: Deferred, yields: Any = None, **kwargs: Any
+           ) -> SpacedWriter:
+    return SpacedWriter("state file", spawner.spawn, clock, yields or Yields(clock), **kwargs)
+
+
+def sliced(clock: Clock, slices: int, each: float, done: List[int] = None
+           ) -> Callable[[Pause], None]:
+    """A job of ``slices`` slices of ``each`` seconds, pausing between them."""
+    def job(pause: Pause) -> None:
+        for i in range(slices):
+            if i:
+                pause()
+            clock.now += each
+        if done is not None:
+            done.append(1)
+    return job
 
 
 def test_one_write_at_a_time_then_spaced_by_the_minimum_interval():
     clock, spawner, done = Clock(), Deferred(), []
-    w = writer(clock, spawner, cost=0.01, min_interval=1.0, cost_factor=4.0)
+    w = writer(clock, spawner, min_interval=1.0, cost_factor=4.0)
     assert w.due(clock.now)
-    w.submit(lambda: done.append(1), on_error=pytest.fail)
+    w.submit(sliced(clock, 1, 0.01, done), on_error=pytest.fail)
     assert w.busy and not w.due(clock.now)  # in flight: nothing else starts
     with pytest.raises(AssertionError):
-        w.submit(lambda: None, on_error=pytest.fail)
+        w.submit(lambda pause: None, on_error=pytest.fail)
     spawner.run_all()
     assert done == [1] and not w.busy and w.writes == 1
     assert w.next_allowed == pytest.approx(100.01 + 1.0)  # 4 x 10 ms < 1 s
@@ -71,31 +76,35 @@ def test_one_write_at_a_time_then_spaced_by_the_minimum_interval():
 
 def test_an_expensive_write_pushes_the_next_one_further_out():
     clock, spawner = Clock(), Deferred()
-    w = writer(clock, spawner, cost=2.0, min_interval=1.0, cost_factor=4.0)
-    w.submit(lambda: None, on_error=pytest.fail)
+    w = writer(clock, spawner, min_interval=1.0, cost_factor=4.0)
+    w.submit(sliced(clock, 4, 0.5), on_error=pytest.fail)
     spawner.run_all()
-    assert w.last_duration == pytest.approx(2.0) and w.last_cpu == pytest.approx(2.0)
+    assert w.last_cost == pytest.approx(2.0) and w.last_duration == pytest.approx(2.0)
     assert w.next_allowed == pytest.approx(102.0 + 8.0)  # cost x factor beats the minimum
 
 
-def test_time_spent_waiting_for_a_core_does_not_push_the_next_write_out():
-    """A small write on a loaded machine: 3 s elapsed, 10 ms of CPU. Spaced by the
-    elapsed time, the status file would lag 30 s behind the bindings."""
+def test_the_job_yields_between_slices_and_what_runs_meanwhile_is_not_its_cost():
+    """100 slices of 1 ms with 20 ms of Binding Updates between each two: 2.08 s from
+    start to end, but the write itself was busy 0.1 s. Spaced by the elapsed time,
+    the status file would lag many seconds behind the bindings on a busy HA."""
     clock, spawner = Clock(), Deferred()
-    w = writer(clock, spawner, cost=0.01, waited=3.0, min_interval=1.0, cost_factor=10.0)
-    w.submit(lambda: None, on_error=pytest.fail)
+    yields = Yields(clock, others=0.02)
+    w = writer(clock, spawner, yields, min_interval=1.0, cost_factor=10.0)
+    w.submit(sliced(clock, 100, 0.001), on_error=pytest.fail)
     spawner.run_all()
-    assert w.last_duration == pytest.approx(3.01) and w.last_cpu == pytest.approx(0.01)
-    assert w.next_allowed == pytest.approx(103.01 + 1.0)
+    assert yields.count == 99
+    assert w.last_duration == pytest.approx(2.08) and w.last_cost == pytest.approx(0.1)
+    assert w.next_allowed == pytest.approx(102.08 + 1.0)
 
 
 def test_a_failed_write_is_reported_and_frees_the_writer():
     clock, spawner, errors = Clock(), Deferred(), []
 
-    def broken() -> None:
+    def broken(pause: Pause) -> None:
+        pause()
         raise OSError(28, "No space left on device")
 
-    w = writer(clock, spawner, cost=0.0)
+    w = writer(clock, spawner)
     w.submit(broken, on_error=errors.append)
     spawner.run_all()
     assert [type(e) for e in errors] == [OSError] and w.failures == 1 and w.writes == 0
@@ -105,7 +114,7 @@ def test_a_failed_write_is_reported_and_frees_the_writer():
 def test_wait_idle_returns_when_the_write_ends_or_times_out():
     clock, spawner = Clock(), Deferred()
     w = writer(clock, spawner)
-    w.submit(lambda: None, on_error=pytest.fail)
+    w.submit(lambda pause: None, on_error=pytest.fail)
     sleeps: List[float] = []
 
     def sleep(seconds: float) -> None:  # the write finishes while we wait
@@ -113,7 +122,7 @@ def test_wait_idle_returns_when_the_write_ends_or_times_out():
         spawner.run_all()
 
     assert w.wait_idle(sleep) and len(sleeps) == 1
-    w.submit(lambda: None, on_error=pytest.fail)
+    w.submit(lambda pause: None, on_error=pytest.fail)
 
     def stuck(seconds: float) -> None:
         clock.now += seconds
