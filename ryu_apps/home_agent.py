@@ -31,6 +31,7 @@ NEIGHBOR_EVERY_TICKS = 2
 STATUS_EVERY_SECONDS = 10.0  # the status file is also rewritten after every change
 ALL_COOKIE_BITS = 0xFFFFFFFFFFFFFFFF
 FLOW_READ_MAX_BITS, FLOW_READ_ROUTERS_PER_SLICE = 6, 128
+WRITER_YIELD_S = 0.001  # a background write sleeps this long after each slice
 STATUS_COST_FACTOR = 10.0  # the status file is for operators: at most ~10 % of a core
 
 
@@ -408,8 +409,12 @@ def _freeze_long_lived_objects() -> None:
 
 
 def _yield_now() -> None:
-    """Let the other green threads (Binding Updates) run; see background.py."""
-    hub.sleep(0)
+    """Let Binding Updates go first (see background.py): not ``sleep(0)``, which resumes
+    the write at the next turn of the event loop, between the hops a BU takes through
+    it (receive, dispatch, send), so a long write (10,000 MRs) slowed BUs below the
+    offered rate and they queued for over 100 ms. A millisecond of sleep leaves the
+    loop to the BUs and caps the write at a fifth of the core or so."""
+    hub.sleep(WRITER_YIELD_S)
 
 
 def _fsync_in_thread(fd: int) -> None:

@@ -59,3 +59,25 @@ def test_saving_replaces_the_file_atomically(tmp_path):
     statefile.save(path, [], {}, None, 0.0, 0.0)
     assert statefile.load(path, 0.0, 0.0) == ([], {}, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]  # no temp left
+
+
+def test_a_background_save_pauses_between_slices_and_writes_the_same_state(tmp_path):
+    """1,200 MRs: entries, replay timestamps and group ids are encoded a slice at a time
+    (the app lets BUs through at each pause); the file loads as one saved in one go."""
+    entries = [RouterBinding(f"mr{i}", HOME + i,
+                             (ipaddress.IPv6Network(f"2001:db8:ff:{i:x}::/64"),), True, True,
+                             1000 + i, i, (binding(1, f"2001:db8:a::{i:x}", 100.0),))
+               for i in range(1200)]
+    stamps = {f"mr{i}": 10**18 + i for i in range(1200)}
+    groups = {f"mr{i}": i + 1 for i in range(1200)}
+    pauses, synced = [], []
+    sliced, whole = str(tmp_path / "sliced.json"), str(tmp_path / "whole.json")
+    statefile.save(sliced, entries, stamps, None, 20.0, 1e6, groups,
+                   pause=lambda: pauses.append(1), sync=synced.append)
+    statefile.save(whole, entries, stamps, None, 20.0, 1e6, groups)
+    assert len(pauses) == 1200 // statefile.PAUSE_EVERY + 2 * (1200 // 512) and len(synced) == 1
+    with open(sliced) as a, open(whole) as b:
+        assert json.load(a) == json.load(b)
+    loaded, loaded_stamps, _ = statefile.load(sliced, 20.0, 1e6)
+    assert loaded == entries and loaded_stamps == stamps
+    assert statefile.load_group_ids(sliced) == groups
