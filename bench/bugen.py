@@ -80,6 +80,7 @@ class Generator:
         self.homes = [ipaddress.IPv6Address(m["home"]) for m in mrs]
         self.sockets: Dict[str, socket.socket] = {}
         self.left_at: Dict[bytes, float] = {}  # key -> kernel time the BU left (see _drain)
+        self.kernel_timed = 0  # replies of this command timed by kernel timestamps
 
     def socket(self, iface: str) -> socket.socket:
         if iface not in self.sockets:
@@ -160,6 +161,7 @@ class Generator:
             left = self.left_at.pop(key, None)
             if stamp is not None and left is not None:
                 latencies.append(stamp - left)
+                self.kernel_timed += 1
             else:
                 latencies.append(time.monotonic() - start)
             statuses[status] += 1
@@ -170,6 +172,7 @@ class Generator:
         built = self.frames(request, sock)
         self._flush(sock)
         self.left_at.clear()
+        self.kernel_timed = 0
         window = request["window"]
         sent_at: Dict[bytes, float] = {}
         latencies: List[float] = []
@@ -205,13 +208,15 @@ class Generator:
                     sock.send(frame)
                     nxt += 1
         elapsed = (last if done else time.monotonic()) - start
-        return self._answer(done, lost, elapsed, latencies, statuses)
+        return dict(self._answer(done, lost, elapsed, latencies, statuses),
+                    kernel_timed=self.kernel_timed)
 
     def open(self, request: Dict[str, Any]) -> Dict[str, Any]:
         sock = self.socket(request["iface"])
         built = self.frames(request, sock)
         self._flush(sock)
         self.left_at.clear()
+        self.kernel_timed = 0
         interval = 1.0 / request["rate"]
         sent_at: Dict[bytes, float] = {}
         latencies: List[float] = []
@@ -235,6 +240,7 @@ class Generator:
                     last = time.monotonic()
         sending = (total - 1) * interval
         answer = self._answer(done, len(sent_at), last - start, latencies, statuses)
+        answer["kernel_timed"] = self.kernel_timed
         answer["offered_rate"] = request["rate"]
         answer["achieved_send_rate"] = total / max(sending, 1e-9) if total > 1 else None
         return answer

@@ -15,7 +15,9 @@ judged at 1,000), the BUs are refreshes, taken round robin over the MRs:
 * max rate: closed loop with a window of 32 BUs outstanding (a new BU per reply);
   samples alternate echo / home agent, median of the samples;
 * latency: open loop at half the home agent's median max rate, BUs evenly spaced, the
-  same offered rate to the echo app; p50 / p99 per sample, median over samples.
+  same offered rate to the echo app; p50 / p99 per sample, median over samples. Each
+  BU -> reply time comes from the kernel's timestamps of the BU leaving and the reply
+  arriving at the generator's socket (``bench/bugen.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def measure(mr_count: int, quick: bool) -> Dict[str, Any]:
             "echo_p99_samples": [s["p99_ms"] for s in opened["echo"]],
             "ha_lost": sum(s["lost"] for s in opened["ha"]),
             "echo_lost": sum(s["lost"] for s in opened["echo"]),
+            "replies": sum(s["replies"] for s in opened["ha"] + opened["echo"]),
+            "kernel_timed": sum(s.get("kernel_timed", 0) for s in opened["ha"] + opened["echo"]),
         },
         "lost": {"ha": sum(s["lost"] for s in closed["ha"]),
                  "echo": sum(s["lost"] for s in closed["echo"])},
@@ -159,7 +163,13 @@ def markdown(result: Dict[str, Any]) -> str:
         f"{c['mrs']:,} in {c['registration']['seconds']:.2f} s" for c in result["cases"])
         + ". Lost replies: " + ", ".join(
         f"{c['mrs']:,} MRs HA {c['lost']['ha'] + c['half_load']['ha_lost']} / echo "
-        f"{c['lost']['echo'] + c['half_load']['echo_lost']}" for c in result["cases"]) + ".", ""]
+        f"{c['lost']['echo'] + c['half_load']['echo_lost']}" for c in result["cases"]) + ". "
+        "Half-load p99 samples (ms): " + "; ".join(
+        f"{c['mrs']:,} MRs: HA {', '.join(f'{x:.1f}' for x in c['half_load']['ha_p99_samples'])}"
+        f" / echo {', '.join(f'{x:.1f}' for x in c['half_load']['echo_p99_samples'])}"
+        for c in result["cases"]) + ". Latencies timed by kernel timestamps: " + ", ".join(
+        f"{c['half_load'].get('kernel_timed', 0):,} of {c['half_load'].get('replies', 0):,}"
+        for c in result["cases"]) + " replies.", ""]
     if result.get("analysis"):
         lines += [result["analysis"], ""]
     return "\n".join(lines)
