@@ -19,11 +19,11 @@ A reply is either a Binding Acknowledgement (IPv6 + Type 2 Routing Header, from 
 home agent) or the BU frame itself, unchanged (the echo baseline). Answers: counts,
 rate, latency percentiles (ms), BA statuses, replies lost (none within 2 s).
 
-Latency is taken from the kernel's receive timestamps (``SO_TIMESTAMPNS``) of the BU's
-own outgoing copy on the socket and of its reply, so it is the time the frames spent in
-OVS and the controller, not also the time this process took to get a core and read
-them (on 2 shared cores that added up to ~30 ms to a sample's p99, for the echo app
-and the home agent alike). Without the timestamps it falls back to the process clock.
+Latency runs from the wall clock read just before each BU is sent to the kernel's
+receive timestamp of its reply (``SO_TIMESTAMPNS``, the same clock), so the time this
+process took to get a core and read the reply (2 shared cores) does not count. (The
+socket never sees its own outgoing frames, so the send side cannot be a kernel stamp.)
+Without a timestamp it falls back to the process clock.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class Generator:
         self.keys = [bytes.fromhex(m["key"]) for m in mrs]
         self.homes = [ipaddress.IPv6Address(m["home"]) for m in mrs]
         self.sockets: Dict[str, socket.socket] = {}
-        self.left_at: Dict[bytes, float] = {}  # key -> kernel time the BU left (see _drain)
+        self.sent_wall: Dict[bytes, float] = {}  # key -> wall clock as the BU was sent
         self.kernel_timed = 0  # replies of this command timed by kernel timestamps
 
     def socket(self, iface: str) -> socket.socket:
@@ -148,17 +148,13 @@ class Generator:
                                                        socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return got
-            stamp = kernel_time(ancdata)
-            if addr[2] == PACKET_OUTGOING:  # our BU leaving: its kernel send time
-                key, _ = self.reply_key(frame)
-                if key in sent_at and stamp is not None:
-                    self.left_at[key] = stamp
+            if addr[2] == PACKET_OUTGOING:
                 continue
             key, status = self.reply_key(frame)
             start = sent_at.pop(key, None)
             if start is None:
                 continue
-            left = self.left_at.pop(key, None)
+            stamp, left = kernel_time(ancdata), self.sent_wall.pop(key, None)
             if stamp is not None and left is not None:
                 latencies.append(stamp - left)
                 self.kernel_timed += 1
@@ -171,7 +167,7 @@ class Generator:
         sock = self.socket(request["iface"])
         built = self.frames(request, sock)
         self._flush(sock)
-        self.left_at.clear()
+        self.sent_wall.clear()
         self.kernel_timed = 0
         window = request["window"]
         sent_at: Dict[bytes, float] = {}
@@ -182,6 +178,7 @@ class Generator:
         while nxt < total and nxt < window:
             frame, key = built[nxt]
             sent_at[key] = time.monotonic()
+            self.sent_wall[key] = time.time()
             sock.send(frame)
             nxt += 1
         while done + lost < total:
@@ -195,6 +192,7 @@ class Generator:
                     while nxt < total and len(sent_at) < window:
                         frame, key = built[nxt]
                         sent_at[key] = time.monotonic()
+                        self.sent_wall[key] = time.time()
                         sock.send(frame)
                         nxt += 1
                 continue
@@ -205,6 +203,7 @@ class Generator:
                 while nxt < total and len(sent_at) < window:
                     frame, key = built[nxt]
                     sent_at[key] = time.monotonic()
+                    self.sent_wall[key] = time.time()
                     sock.send(frame)
                     nxt += 1
         elapsed = (last if done else time.monotonic()) - start
@@ -215,7 +214,7 @@ class Generator:
         sock = self.socket(request["iface"])
         built = self.frames(request, sock)
         self._flush(sock)
-        self.left_at.clear()
+        self.sent_wall.clear()
         self.kernel_timed = 0
         interval = 1.0 / request["rate"]
         sent_at: Dict[bytes, float] = {}
@@ -229,6 +228,7 @@ class Generator:
             while nxt < total and start + nxt * interval <= now:
                 frame, key = built[nxt]
                 sent_at[key] = time.monotonic()
+                self.sent_wall[key] = time.time()
                 sock.send(frame)
                 nxt += 1
             wait = max(0.0, start + nxt * interval - time.monotonic()) if nxt < total else 0.1

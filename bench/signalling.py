@@ -16,8 +16,9 @@ judged at 1,000), the BUs are refreshes, taken round robin over the MRs:
   samples alternate echo / home agent, median of the samples;
 * latency: open loop at half the home agent's median max rate, BUs evenly spaced, the
   same offered rate to the echo app; p50 / p99 per sample, median over samples. Each
-  BU -> reply time comes from the kernel's timestamps of the BU leaving and the reply
-  arriving at the generator's socket (``bench/bugen.py``).
+  BU -> reply time runs from the clock read just before the BU is sent to the kernel's
+  receive timestamp of the reply, so the generator's own wait for a core is left out
+  (``bench/bugen.py``).
 """
 
 from __future__ import annotations
