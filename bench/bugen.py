@@ -23,7 +23,7 @@ Latency runs from the wall clock read just before each BU is sent to the kernel'
 receive timestamp of its reply (``SO_TIMESTAMPNS``, the same clock), so the time this
 process took to get a core and read the reply (2 shared cores) does not count. (The
 socket never sees its own outgoing frames, so the send side cannot be a kernel stamp.)
-Without a timestamp it falls back to the process clock.
+Without a timestamp, the time the reply was read counts instead.
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ class Generator:
         self.keys = [bytes.fromhex(m["key"]) for m in mrs]
         self.homes = [ipaddress.IPv6Address(m["home"]) for m in mrs]
         self.sockets: Dict[str, socket.socket] = {}
-        self.sent_wall: Dict[bytes, float] = {}  # key -> wall clock as the BU was sent
         self.kernel_timed = 0  # replies of this command timed by kernel timestamps
 
     def socket(self, iface: str) -> socket.socket:
@@ -154,12 +153,12 @@ class Generator:
             start = sent_at.pop(key, None)
             if start is None:
                 continue
-            stamp, left = kernel_time(ancdata), self.sent_wall.pop(key, None)
-            if stamp is not None and left is not None:
-                latencies.append(stamp - left)
+            stamp = kernel_time(ancdata)
+            if stamp is not None:
+                latencies.append(stamp - start)
                 self.kernel_timed += 1
             else:
-                latencies.append(time.monotonic() - start)
+                latencies.append(time.time() - start)
             statuses[status] += 1
             got += 1
 
@@ -167,7 +166,6 @@ class Generator:
         sock = self.socket(request["iface"])
         built = self.frames(request, sock)
         self._flush(sock)
-        self.sent_wall.clear()
         self.kernel_timed = 0
         window = request["window"]
         sent_at: Dict[bytes, float] = {}
@@ -177,8 +175,7 @@ class Generator:
         start = last = time.monotonic()
         while nxt < total and nxt < window:
             frame, key = built[nxt]
-            sent_at[key] = time.monotonic()
-            self.sent_wall[key] = time.time()
+            sent_at[key] = time.time()
             sock.send(frame)
             nxt += 1
         while done + lost < total:
@@ -191,8 +188,7 @@ class Generator:
                     last = now
                     while nxt < total and len(sent_at) < window:
                         frame, key = built[nxt]
-                        sent_at[key] = time.monotonic()
-                        self.sent_wall[key] = time.time()
+                        sent_at[key] = time.time()
                         sock.send(frame)
                         nxt += 1
                 continue
@@ -202,8 +198,7 @@ class Generator:
                 last = time.monotonic()
                 while nxt < total and len(sent_at) < window:
                     frame, key = built[nxt]
-                    sent_at[key] = time.monotonic()
-                    self.sent_wall[key] = time.time()
+                    sent_at[key] = time.time()
                     sock.send(frame)
                     nxt += 1
         elapsed = (last if done else time.monotonic()) - start
@@ -214,7 +209,6 @@ class Generator:
         sock = self.socket(request["iface"])
         built = self.frames(request, sock)
         self._flush(sock)
-        self.sent_wall.clear()
         self.kernel_timed = 0
         interval = 1.0 / request["rate"]
         sent_at: Dict[bytes, float] = {}
@@ -227,8 +221,7 @@ class Generator:
             now = time.monotonic()
             while nxt < total and start + nxt * interval <= now:
                 frame, key = built[nxt]
-                sent_at[key] = time.monotonic()
-                self.sent_wall[key] = time.time()
+                sent_at[key] = time.time()
                 sock.send(frame)
                 nxt += 1
             wait = max(0.0, start + nxt * interval - time.monotonic()) if nxt < total else 0.1

@@ -339,9 +339,8 @@ def markdown(result: Dict[str, Any]) -> str:
         "",
         "While isp1 was silent (last repetition, %.1f s in) the HA had %s bound and the MR "
         "used %s. After the routes were restored the MR re-registered isp1's CoAs over "
-        "their own path (attempts 1 s after detection, then 2, 3, 5 ... s apart): all four "
-        "bound again "
-        "%s s after the stream ended (min / median / max)." % (
+        "their own path (attempts 1 s after detection, then 1.25, 2.25, 4.25 ... s apart): "
+        "all four bound again %s s after the stream ended (min / median / max)." % (
             silent_in(result), ", ".join(during.get("bound_during", [])) or "none",
             ", ".join(during.get("mr_usable_during", [])) or "none",
             "%.1f / %.1f / %.1f" % (min(rebound), statistics.median(rebound), max(rebound))

@@ -83,6 +83,7 @@ class Entry:
     silent_since: Optional[float] = None  # its path stopped answering probes
     path_failures: int = 0
     proof_window: float = RECOVERY_PROOF_WINDOW  # a recovery attempt's wait for its BA
+    undone: Optional[Tuple[int, float]] = None  # last undone attempt: sequence, sent at
 
     def usable(self, now: float) -> bool:
         """Acknowledged, not expired, not being removed: traffic may use it."""
@@ -120,7 +121,6 @@ class BindingUpdateList:
         self.events: List[Event] = []
         self._in_flight: Dict[int, Tuple[str, Tuple[int, ...]]] = {}  # seq -> purpose, bids
         self._leaving: Dict[int, Tuple[Entry, int]] = {}  # bid -> entry, tries left
-        self._undone: Dict[int, Tuple[int, float]] = {}  # undone recovery: seq -> bid, sent at
 
     @property
     def home_agent(self) -> ipaddress.IPv6Address:
@@ -199,8 +199,7 @@ class BindingUpdateList:
         path is (see :meth:`_late_recovery_ack`)."""
         self._in_flight.pop(entry.sequence, None)
         if entry.sequence is not None and entry.sent_at is not None:
-            self._undone = {seq: v for seq, v in self._undone.items() if v[0] != entry.bid}
-            self._undone[entry.sequence] = (entry.bid, entry.sent_at)
+            entry.undone = (entry.sequence, entry.sent_at)
         entry.sequence = None
         entry.state = State.BACKOFF
         entry.retransmit_at = now + entry.timeout
@@ -235,9 +234,12 @@ class BindingUpdateList:
             return []  # already resynchronised by an earlier 135
         purpose, bids = self._in_flight.pop(ba.sequence, (None, ()))
         if purpose is None:
-            late = self._undone.pop(ba.sequence, None)
-            if late is not None and ba.status < 128:
-                return self._late_recovery_ack(late[0], now - late[1], now)
+            late = next((e for e in self.entries.values()
+                         if e.undone is not None and e.undone[0] == ba.sequence), None)
+            if late is not None:
+                sent_at, late.undone = late.undone[1], None
+                if ba.status < 128:
+                    return self._late_recovery_ack(late, now - sent_at, now)
             return []  # a BA for a BU we no longer wait for (a retransmission's twin)
         for entry in self.entries.values():
             entry.unanswered = 0
@@ -290,16 +292,15 @@ class BindingUpdateList:
         if first:
             self._log("info", f"BID {entry.bid} ({entry.care_of}) registered for {granted} s")
 
-    def _late_recovery_ack(self, bid: int, delay: float, now: float) -> List[Send]:
+    def _late_recovery_ack(self, entry: Entry, delay: float, now: float) -> List[Send]:
         """A recovery attempt was undone, then its BA came: the path works both ways,
         only slower than the proof window. Widen the window past that delay and try
         again at once (the undo de-registered the CoA meanwhile)."""
-        entry = self.entries.get(bid)
-        if entry is None or entry.silent_since is None or entry.state != State.BACKOFF:
+        if entry.silent_since is None or entry.state != State.BACKOFF:
             return []
         entry.proof_window = min(MAX_BINDACK_TIMEOUT, max(2 * delay, 2 * entry.proof_window))
-        self._log("info", f"care-of {entry.care_of} (bid {bid}): the BA of an undone recovery "
-                          f"attempt came after {delay * 1000:.0f} ms; trying again with "
+        self._log("info", f"care-of {entry.care_of} (bid {entry.bid}): the BA of an undone "
+                          f"recovery attempt came after {delay * 1000:.0f} ms; trying again with "
                           f"{entry.proof_window:.2f} s to prove the path")
         return [self._register(entry, now, "retransmit")]
 

@@ -20,12 +20,25 @@ so tests drive it directly.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 LOG = logging.getLogger("nemo.ha")
 
 Pause = Callable[[], None]
 Job = Callable[[Pause], None]
+T = TypeVar("T")
+
+
+def paced(items: Iterable[T], every: int, pause: Optional[Pause]) -> Iterator[T]:
+    """``items``, with ``pause`` called after every ``every`` of them (a write's slices;
+    no pauses without one: a write in one go, e.g. on stop)."""
+    if pause is None:
+        yield from items
+        return
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % every == 0:
+            pause()
 
 
 class SpacedWriter:

@@ -23,6 +23,7 @@ from mip6.constants import BaStatus
 from mip6.packet import SignallingPacket, decode_frame
 
 from . import neighbor, pipeline
+from .background import paced
 from .bindings import BindingCache, RouterBinding
 from .config import HomeAgentConfig
 from .flowmodel import (Changes, Flow, SwitchState, address_text, apply_changes, diff,
@@ -30,6 +31,7 @@ from .flowmodel import (Changes, Flow, SwitchState, address_text, apply_changes,
 from .signalling import SignallingHandler, Verdict
 
 LOG = logging.getLogger("nemo.ha")
+STATUS_PAUSE_EVERY = 64  # status file entries built between two pauses of a background write
 _ETH_IPV6, _ETH_IPV4 = b"\x86\xdd", b"\x08\x00"
 
 
@@ -353,7 +355,7 @@ def _status_document(entries: List[RouterBinding], counters: Dict[str, object], 
                      next_hop_mac: Optional[str], now: float,
                      pause: Optional[Callable[[], None]] = None) -> Dict[str, object]:
     bindings = []
-    for count, e in enumerate(entries, 1):
+    for e in paced(entries, STATUS_PAUSE_EVERY, pause):  # built in the background
         bindings.append({
             "router": e.router, "home_address": address_text(e.home_address),
             "prefixes": [str(p) for p in e.prefixes],
@@ -362,8 +364,6 @@ def _status_document(entries: List[RouterBinding], counters: Dict[str, object], 
                          "priority": b.priority,
                          "remaining": round(b.remaining(now), 1)} for b in e.care_of],
         })
-        if pause is not None and count % 64 == 0:
-            pause()  # built in the background: let Binding Updates through
     return {"ready": ready, "next_hop_mac": next_hop_mac, "bindings": bindings,
             "counters": counters}
 

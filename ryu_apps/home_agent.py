@@ -18,7 +18,7 @@ import time
 from typing import Any, Dict
 
 from . import ofmsg, pipeline, statefile
-from .background import SpacedWriter
+from .background import SpacedWriter, paced
 from .config import load_config
 from .core import Frame, HomeAgentCore, Work
 from .flowmodel import SwitchState
@@ -33,6 +33,7 @@ ALL_COOKIE_BITS = 0xFFFFFFFFFFFFFFFF
 FLOW_READ_MAX_BITS, FLOW_READ_ROUTERS_PER_SLICE = 6, 128
 FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (default 10)
 WRITER_YIELD_S = 0.001  # a background write sleeps this long after each slice
+JSON_CHUNKS_PER_SLICE = 256  # status file: encoder chunks written between two pauses
 STATUS_COST_FACTOR = 10.0  # the status file is for operators: at most ~10 % of a core
 
 
@@ -435,8 +436,6 @@ def _write_json(path: str, data: Dict[str, Any], pause: Any = None) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         encoder = json.JSONEncoder(indent=1, default=str)
-        for count, chunk in enumerate(encoder.iterencode(data), 1):
+        for chunk in paced(encoder.iterencode(data), JSON_CHUNKS_PER_SLICE, pause):
             handle.write(chunk)
-            if pause is not None and count % 256 == 0:
-                pause()
     os.replace(tmp, path)

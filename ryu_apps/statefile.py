@@ -13,6 +13,7 @@ import os
 import tempfile
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from .background import paced
 from .bindings import CareOfBinding, RouterBinding
 from .flowmodel import address_text
 
@@ -74,10 +75,8 @@ def save(path: str, entries: List[RouterBinding], timestamps: Dict[str, int],
             handle.write(', "group_ids": ')
             _write_mapping(handle, group_ids or {}, pause)
             handle.write(', "entries": [')
-            for i, entry in enumerate(entries):
+            for i, entry in enumerate(paced(entries, PAUSE_EVERY, pause)):
                 handle.write(("," if i else "") + json.dumps(_entry_to_json(entry, now, wall)))
-                if pause is not None and i % PAUSE_EVERY == PAUSE_EVERY - 1:
-                    pause()
             handle.write("]}")
             handle.flush()
             sync(handle.fileno())

@@ -6,7 +6,7 @@ from typing import Any, Callable, List
 
 import pytest
 
-from ryu_apps.background import Pause, SpacedWriter
+from ryu_apps.background import Pause, SpacedWriter, paced
 
 
 class Clock:
@@ -128,3 +128,12 @@ def test_wait_idle_returns_when_the_write_ends_or_times_out():
         clock.now += seconds
 
     assert not w.wait_idle(stuck, timeout=1.0) and w.busy
+
+
+def test_paced_pauses_after_every_slice_and_never_without_a_pause():
+    seen: List[str] = []
+    items = (seen.append(f"item {i}") or i for i in range(7))
+    assert list(paced(items, 3, lambda: seen.append("pause"))) == list(range(7))
+    assert seen == ["item 0", "item 1", "item 2", "pause", "item 3", "item 4", "item 5",
+                    "pause", "item 6"]
+    assert list(paced(range(7), 3, None)) == list(range(7))
